@@ -1,0 +1,1 @@
+"""The state machines: Algorithm 1 and the two baselines (direct, cot)."""

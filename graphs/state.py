@@ -1,0 +1,154 @@
+"""The state of a run: the whole problem tree, its usage and its answer.
+
+Parallel branches (one ``Send`` per sub-problem) write the same keys, so each
+such key declares its reducer beside it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, NotRequired, TypedDict
+
+Decision = Literal["solve", "retrieve", "tool", "divide"]
+"""What the planner decided for one problem."""
+
+Status = Literal["pending", "retrieve", "tool", "solve", "divided", "merge", "done"]
+"""Where a problem stands; for every status but ``divided`` and ``done`` it is the next node."""
+
+
+class Evidence(TypedDict):
+    """A piece of knowledge attached to a problem."""
+
+    source: str
+    """``kb:<name>`` for a retrieved document, ``tool:<name>`` for a tool result."""
+    content: str
+    """The document text or the tool output (or its error)."""
+    ref: NotRequired[str]
+    """Document id, or the tool call's arguments as JSON."""
+    score: NotRequired[float]
+    """Retrieval score, when there is one."""
+    ok: NotRequired[bool]
+    """False when a tool failed; the content is then the error."""
+
+
+class Problem(TypedDict):
+    """One node of the problem tree."""
+
+    id: str
+    """Path-like id: ``0`` is the root, ``0.2`` its second sub-problem."""
+    parent: str | None
+    """Id of the parent problem, ``None`` for the root."""
+    depth: int
+    """0 for the root."""
+    question: str
+    """The question, with the answers it depends on substituted in."""
+    template: str
+    """The question as the planner wrote it (``#1`` marks sub-problem 1's answer)."""
+    depends_on: list[str]
+    """Ids of sibling problems whose answers this one needs first."""
+    decision: Decision | None
+    """The planner's decision, ``None`` until planned."""
+    reason: str
+    """Why: the planner's reason, or the rule that decided (depth limit, fallback)."""
+    query: str | None
+    """The retrieval query, for ``retrieve``."""
+    tool_call: dict[str, Any] | None
+    """``{"name", "args"}`` for ``tool`` decisions; with ``result`` once run."""
+    evidence: list[Evidence]
+    """Retrieved documents and tool results gathered for this problem."""
+    children: list[str]
+    """Ids of the sub-problems, for ``divide`` decisions."""
+    answer: str | None
+    """The answer once solved or merged."""
+    status: Status
+    """Where it stands."""
+    calls: int
+    """Model calls spent on this problem."""
+
+
+class Usage(TypedDict, total=False):
+    """Resource use of a run; summed across parallel branches."""
+
+    calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    repairs: int
+    fallbacks: int
+
+
+def merge_problems(
+    left: dict[str, Problem] | None, right: dict[str, dict[str, Any]] | None
+) -> dict[str, Problem]:
+    """Reducer of the tree: a branch sends only the fields it changed, per problem id."""
+    merged = dict(left or {})
+    for pid, update in (right or {}).items():
+        merged[pid] = {**merged.get(pid, {}), **update}  # type: ignore[typeddict-item]
+    return merged
+
+
+def add_usage(left: Usage | None, right: Usage | None) -> Usage:
+    """Reducer of usage: counters add up across branches."""
+    out: dict[str, int] = dict(left or {})
+    for key, value in (right or {}).items():
+        out[key] = out.get(key, 0) + value
+    return out  # type: ignore[return-value]
+
+
+class InputState(TypedDict):
+    """What a caller gives (Studio renders this as the input form)."""
+
+    question: str
+    """The question to answer."""
+
+
+class OutputState(TypedDict):
+    """What a caller gets back."""
+
+    question: str
+    answer: str | None
+    """The final answer (best effort when ``best_effort`` is true)."""
+    best_effort: bool
+    """True when the budget ran out before the tree was finished."""
+    stop_reason: str | None
+    """Why the run ended early (budget), ``None`` when it finished."""
+    problems: dict[str, Problem]
+    """The whole problem tree, keyed by id; the root is ``"0"``."""
+    usage: Usage
+
+
+class State(InputState):
+    """The full state of a run."""
+
+    run_id: str
+    """Id of the run; the thread id when the caller gave one."""
+    problems: Annotated[dict[str, Problem], merge_problems]
+    """The problem tree. Parallel branches update different problems: merged per id."""
+    usage: Annotated[Usage, add_usage]
+    """Model calls and tokens. Parallel branches add theirs: summed."""
+    answer: str | None
+    best_effort: bool
+    stop_reason: str | None
+
+
+class Task(TypedDict):
+    """What one ``Send`` carries to a node: one problem and what it needs to act on it."""
+
+    run_id: str
+    goal: str
+    """The root question, for orientation."""
+    problem: Problem
+    related: list[dict[str, str]]
+    """``{"id", "question", "answer"}`` of the problems this one builds on (children or dependencies)."""
+    allowance: int
+    """Model calls this task may spend (1, or 2 when a repair retry fits the budget)."""
+
+
+def new_problem(
+    pid: str, question: str, *, parent: str | None = None, depth: int = 0,
+    depends_on: list[str] | None = None,
+) -> Problem:
+    """A fresh, unplanned problem."""
+    return Problem(
+        id=pid, parent=parent, depth=depth, question=question, template=question,
+        depends_on=list(depends_on or []), decision=None, reason="", query=None,
+        tool_call=None, evidence=[], children=[], answer=None, status="pending", calls=0,
+    )

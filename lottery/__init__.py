@@ -1,0 +1,17 @@
+"""lottery-llm: a small language model doing the work of a large one, with Algorithm 1."""
+
+from lottery.api import RunUsage, SolveResult, asolve, build_graph, make_context, solve
+from lottery.errors import LotteryError
+from lottery.graphs.context import Context
+
+__all__ = [
+    "Context",
+    "LotteryError",
+    "RunUsage",
+    "SolveResult",
+    "asolve",
+    "build_graph",
+    "make_context",
+    "solve",
+]
+__version__ = "0.1.0"

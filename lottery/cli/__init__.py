@@ -1,0 +1,21 @@
+"""The ``lottery`` command line. Each command group lives in its own module."""
+
+from __future__ import annotations
+
+import typer
+
+from lottery.cli import ask
+
+app = typer.Typer(
+    name="lottery",
+    help="Answer questions with a small model driven by Algorithm 1 (Lottery LLM hypothesis).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command("ask")(ask.ask)
+
+
+def main() -> None:
+    """Entry point of the ``lottery`` script."""
+    app()

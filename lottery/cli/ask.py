@@ -1,0 +1,51 @@
+"""``lottery ask``: answer one question."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from lottery.api import solve
+from lottery.cli.common import JSON_OPTION, cli_errors, print_json
+from lottery.errors import InputError
+from lottery.render import problem_tree
+
+
+@cli_errors
+def ask(
+    question: str = typer.Argument(..., help="The question ('-' reads it from standard input)."),
+    trace: bool = typer.Option(False, "--trace", help="Print the problem tree."),
+    as_json: bool = JSON_OPTION,
+    strategy: str = typer.Option("algorithm1", help="algorithm1, direct or cot."),
+    base_url: str | None = typer.Option(None, help="Model server URL [env: LOTTERY_BASE_URL]."),
+    model: str | None = typer.Option(None, help="Model name [env: LOTTERY_MODEL]."),
+    max_depth: int | None = typer.Option(None, help="Deepest sub-problem level [env: LOTTERY_MAX_DEPTH]."),
+    max_calls: int | None = typer.Option(None, help="Budget of model calls [env: LOTTERY_MAX_CALLS]."),
+    max_tokens: int | None = typer.Option(None, help="Budget of tokens [env: LOTTERY_MAX_TOKENS]."),
+    kb: str | None = typer.Option(None, "--kb", help="Knowledge base name [env: LOTTERY_KNOWLEDGE_BASE]."),
+) -> None:
+    """Answer QUESTION with a small model driven by Algorithm 1."""
+    if question == "-":
+        raw = sys.stdin.buffer.read()
+        try:
+            question = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InputError("standard input is not UTF-8 text") from None
+    result = solve(question, strategy=strategy, base_url=base_url, model=model,
+                   max_depth=max_depth, max_calls=max_calls, max_tokens=max_tokens,
+                   knowledge_base=kb)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    out = Console()
+    if trace:
+        out.print(problem_tree(result.tree))
+        u = result.usage
+        out.print(f"[dim]{u.calls} model calls, {u.prompt_tokens}+{u.completion_tokens} tokens, "
+                  f"{u.wall_time_s:.1f}s[/]")
+    if result.best_effort:
+        Console(stderr=True).print(
+            f"[yellow]best-effort answer: the run stopped early ({result.stop_reason})[/]")
+    out.print(result.answer or "", markup=False, highlight=False)

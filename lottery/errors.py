@@ -1,0 +1,58 @@
+"""The single error hierarchy of lottery-llm.
+
+Every error the framework raises on purpose derives from :class:`LotteryError`.
+Messages say what happened and what to do about it, on one line, because the
+CLI prints them as they are.
+"""
+
+from __future__ import annotations
+
+
+class LotteryError(Exception):
+    """Base class of every error raised by lottery-llm."""
+
+    #: Exit status the CLI uses for this kind of error.
+    exit_code: int = 1
+
+
+class InputError(LotteryError, ValueError):
+    """The caller's input is unusable (empty, too long, not text, ...)."""
+
+    exit_code = 2
+
+
+class ConfigurationError(LotteryError):
+    """A setting is missing or invalid (URL, model name, limits, paths)."""
+
+    exit_code = 2
+
+
+class ModelServerError(LotteryError):
+    """The OpenAI-compatible model server could not be reached or failed."""
+
+
+class StoreError(LotteryError):
+    """A knowledge base, memory or run store failed."""
+
+
+class ToolError(LotteryError):
+    """A tool could not run or its run failed."""
+
+
+class ToolNotFoundError(ToolError, KeyError):
+    """The requested tool is not in the registry."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class ToolArgumentsError(ToolError, ValueError):
+    """The tool's arguments failed its schema; nothing was run."""
+
+
+class SandboxError(ToolError):
+    """Sandboxed code broke a limit or a rule (time, memory, output, imports)."""
+
+
+class BudgetExhaustedError(LotteryError):
+    """The run's budget of model calls or tokens is spent."""

@@ -1,0 +1,76 @@
+"""A scripted chat model for testing graphs without a server (like pydantic-ai's FunctionModel).
+
+``ScriptedChatModel(respond)`` calls ``respond(messages)`` for every model call
+and returns its text as the reply, with token usage counted from word counts.
+The function sees the whole prompt, so parallel branches get the right reply
+whatever order they run in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from pydantic import Field, PrivateAttr
+
+Responder = Callable[[Sequence[BaseMessage]], str]
+
+
+class ScriptedChatModel(GenericFakeChatModel):
+    """A fake chat model whose replies come from a function of the prompt."""
+
+    respond: Responder = Field(exclude=True)
+    messages: Any = Field(default_factory=lambda: iter(()), exclude=True)
+    delay_s: float = 0.0
+    """Seconds each call takes (to show that parallel calls overlap)."""
+    _log: list[dict[str, Any]] = PrivateAttr(default_factory=list)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _in_flight: int = PrivateAttr(default=0)
+    _max_in_flight: int = PrivateAttr(default=0)
+
+    @property
+    def calls(self) -> list[dict[str, Any]]:
+        """Every call so far: its messages, its keyword arguments and the reply."""
+        return list(self._log)
+
+    @property
+    def max_concurrency(self) -> int:
+        """The most calls that were in flight at once."""
+        return self._max_in_flight
+
+    def _reply(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> ChatResult:
+        text = self.respond(messages)
+        with self._lock:
+            self._log.append({"messages": messages, "kwargs": kwargs, "reply": text})
+        prompt_tokens = sum(len(str(m.content).split()) for m in messages)
+        usage = {"input_tokens": prompt_tokens, "output_tokens": len(text.split()),
+                 "total_tokens": prompt_tokens + len(text.split())}
+        message = AIMessage(content=text, usage_metadata=usage)
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                  run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
+        return self._reply(messages, kwargs)
+
+    async def _agenerate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                         run_manager: Any = None, **kwargs: Any) -> ChatResult:
+        with self._lock:
+            self._in_flight += 1
+            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+        try:
+            if self.delay_s:
+                await asyncio.sleep(self.delay_s)
+            return self._reply(messages, kwargs)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted"

@@ -1,0 +1,171 @@
+"""Calling the model from a node: usage accounting, structured output, repair.
+
+A small model will sometimes answer junk where JSON was asked for. Structured
+calls therefore (1) ask the server for JSON-schema constrained output when it
+supports it, (2) parse tolerantly, (3) retry once with the error when the
+task's allowance permits, and (4) report failure to the caller, which falls
+back to a safe decision. A malformed decision never crashes a run.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import httpx
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from pydantic import BaseModel, ValidationError
+
+from lottery.graphs.context import Context
+from lottery.graphs.state import Usage
+from lottery.nodes import prompts
+
+M = TypeVar("M", bound=BaseModel)
+
+_ANSWER_LINE = re.compile(r"^\s*(?:\**\s*)?(?:final\s+)?answer\s*[:：]\s*(.+)$", re.I | re.M)
+
+
+@dataclass(slots=True)
+class Reply:
+    """Text of one or more model calls and what they cost."""
+
+    text: str = ""
+    usage: Usage = field(default_factory=lambda: Usage(calls=0, prompt_tokens=0, completion_tokens=0))
+
+    def add(self, message: AIMessage) -> None:
+        meta = message.usage_metadata or {}
+        self.usage["calls"] = self.usage.get("calls", 0) + 1
+        self.usage["prompt_tokens"] = self.usage.get("prompt_tokens", 0) + meta.get("input_tokens", 0)
+        self.usage["completion_tokens"] = (
+            self.usage.get("completion_tokens", 0) + meta.get("output_tokens", 0)
+        )
+        self.text = message.text if hasattr(message, "text") else str(message.content)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Errors worth retrying: the server is unreachable, slow, overloaded or failed (5xx)."""
+    try:
+        import openai
+    except ImportError:  # pragma: no cover - langchain-openai depends on openai
+        openai = None  # type: ignore[assignment]
+    if openai is not None:
+        if isinstance(exc, openai.APIConnectionError | openai.RateLimitError):
+            return True  # APITimeoutError is an APIConnectionError
+        if isinstance(exc, openai.APIStatusError):
+            return exc.status_code >= 500
+    return isinstance(exc, httpx.TransportError | ConnectionError | TimeoutError)
+
+
+async def complete(
+    ctx: Context, messages: list[BaseMessage], *, max_tokens: int | None = None,
+    json_schema: dict[str, Any] | None = None, reply: Reply | None = None,
+) -> Reply:
+    """One model call; adds its text and usage to ``reply``."""
+    reply = reply or Reply()
+    kwargs: dict[str, Any] = {"max_tokens": max_tokens or ctx.max_completion_tokens}
+    if json_schema is not None and ctx.structured_output:
+        kwargs["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": "decision", "schema": json_schema},
+        }
+    message = await ctx.llm.bind(**kwargs).ainvoke(messages)
+    reply.add(message)
+    return reply
+
+
+async def complete_structured(
+    ctx: Context, messages: list[BaseMessage], schema: type[M], *, allowance: int,
+    json_schema: dict[str, Any] | None = None,
+) -> tuple[M | None, Reply, str | None]:
+    """Ask for ``schema``; parse tolerantly; repair once if ``allowance`` > 1.
+
+    Returns the parsed object (``None`` when even the repair failed), the
+    reply with its usage (``usage["repairs"]`` counts repair calls) and the
+    last parse error.
+    """
+    schema_dict = json_schema or schema.model_json_schema()
+    reply = await complete(ctx, messages, json_schema=schema_dict)
+    parsed, error = parse_structured(reply.text, schema)
+    if parsed is None and allowance > 1:
+        retry = [*messages, AIMessage(reply.text[:2000]),
+                 HumanMessage(prompts.REPAIR.format(error=error))]
+        await complete(ctx, retry, json_schema=schema_dict, reply=reply)
+        reply.usage["repairs"] = reply.usage.get("repairs", 0) + 1
+        parsed, error = parse_structured(reply.text, schema)
+    return parsed, reply, error
+
+
+def parse_structured(text: str, schema: type[M]) -> tuple[M | None, str | None]:
+    """Parse model text into ``schema``: JSON, fenced JSON, JSON in prose, or a Python dict."""
+    data = extract_json_object(text)
+    if data is None:
+        return None, "no JSON object found"
+    try:
+        return schema.model_validate(data), None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "object"
+        return None, f"{where}: {first.get('msg')}"
+
+
+def extract_json_object(text: str) -> dict[str, Any] | None:
+    """The first decodable ``{...}`` in ``text``, tolerant of fences, prose and Python syntax."""
+    if not text:
+        return None
+    text = text.strip()
+    for start in [m.start() for m in re.finditer(r"\{", text)][:20]:
+        depth, in_str, esc = 0, False, False
+        for i in range(start, len(text)):
+            ch = text[i]
+            if in_str:
+                esc = ch == "\\" and not esc
+                if ch == '"' and not esc:
+                    in_str = False
+                elif ch != "\\":
+                    esc = False
+                continue
+            if ch == '"':
+                in_str = True
+            elif ch == "{":
+                depth += 1
+            elif ch == "}":
+                depth -= 1
+                if depth == 0:
+                    obj = _decode(text[start : i + 1])
+                    if obj is not None:
+                        return obj
+                    break
+        else:  # unbalanced: a truncated object; try closing it
+            obj = _decode(text[start:] + "}" * max(depth, 0))
+            if obj is not None:
+                return obj
+    return None
+
+
+def _decode(candidate: str) -> dict[str, Any] | None:
+    try:
+        obj = json.loads(candidate)
+    except json.JSONDecodeError:
+        try:
+            fixed = re.sub(r"\btrue\b", "True", re.sub(r"\bfalse\b", "False", candidate))
+            fixed = re.sub(r"\bnull\b", "None", fixed)
+            obj = ast.literal_eval(fixed)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            return None
+    return obj if isinstance(obj, dict) else None
+
+
+def final_answer(text: str) -> str:
+    """The short answer of a reasoning reply: its last ``Answer:`` line, else its last line."""
+    matches = _ANSWER_LINE.findall(text or "")
+    if matches:
+        return matches[-1].strip().strip("*").strip()
+    lines = [ln.strip() for ln in (text or "").strip().splitlines() if ln.strip()]
+    return lines[-1] if lines else ""
+
+
+def system_user(system: str, user: str) -> list[BaseMessage]:
+    return [SystemMessage(system), HumanMessage(user)]

@@ -1,0 +1,28 @@
+"""merge: combine the answers of a problem's sub-problems into its own answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from lottery.graphs.context import Context
+from lottery.graphs.state import Problem, Task
+from lottery.nodes import prompts
+from lottery.nodes.llm import complete, final_answer, system_user
+from lottery.nodes.memory import remember
+
+
+async def merge(task: Task, runtime: Runtime[Context]) -> dict[str, Any]:
+    """One model call over the sub-answers; writes the parent and its children to memory M."""
+    ctx, problem = runtime.context, task["problem"]
+    items = "\n".join(
+        f"{i}. {r['question']} -> {r['answer']}" for i, r in enumerate(task["related"], start=1)
+    )
+    user = prompts.MERGE_USER.format(items=items, question=problem["question"])
+    reply = await complete(ctx, system_user(prompts.MERGE_SYSTEM, user))
+    update = {"answer": final_answer(reply.text), "status": "done",
+              "calls": problem["calls"] + reply.usage["calls"]}
+    done: Problem = {**problem, **update}  # type: ignore[typeddict-item]
+    await remember(runtime.store, task["run_id"], [done])
+    return {"problems": {problem["id"]: update}, "usage": reply.usage}

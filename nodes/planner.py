@@ -1,0 +1,87 @@
+"""planner: decide for one problem whether to solve, retrieve, use a tool, or divide."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from lottery.graphs.context import Context
+from lottery.graphs.state import Problem, Task, new_problem
+from lottery.nodes import prompts
+from lottery.nodes.llm import complete_structured, system_user
+from lottery.nodes.schemas import PlannerDecision, planner_json_schema
+
+
+async def planner(task: Task, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Ask the model for a structured decision and apply it to the tree."""
+    ctx, problem = runtime.context, task["problem"]
+    allow_divide = problem["depth"] < ctx.max_depth
+    has_tools = len(ctx.registry) > 0
+    messages = system_user(
+        prompts.PLANNER_SYSTEM.format(
+            tool_line=prompts.PLANNER_TOOL_LINE if has_tools else "",
+            max_fanout=ctx.max_fanout,
+            resources=_resources(ctx, has_tools),
+        ),
+        prompts.PLANNER_USER.format(
+            goal_line=prompts.GOAL_LINE.format(goal=task["goal"]) if problem["depth"] else "",
+            question=problem["question"],
+        ),
+    )
+    decision, reply, error = await complete_structured(
+        ctx, messages, PlannerDecision, allowance=task["allowance"],
+        json_schema=planner_json_schema(allow_divide=allow_divide, tools=has_tools),
+    )
+    usage = dict(reply.usage)
+    if decision is None:
+        usage["fallbacks"] = usage.get("fallbacks", 0) + 1
+        updates = {problem["id"]: _solve(problem, f"planner output unusable ({error}): solving directly")}
+    else:
+        updates = apply_decision(problem, decision, ctx, allow_divide=allow_divide)
+    updates[problem["id"]]["calls"] = problem["calls"] + reply.usage["calls"]
+    return {"problems": updates, "usage": usage}
+
+
+def apply_decision(
+    problem: Problem, decision: PlannerDecision, ctx: Context, *, allow_divide: bool
+) -> dict[str, dict[str, Any]]:
+    """Tree updates for a decision; impossible decisions become a direct solve."""
+    pid = problem["id"]
+    reason = decision.reason.strip()
+    if decision.action == "retrieve":
+        query = (decision.query or "").strip() or problem["question"]
+        return {pid: {"decision": "retrieve", "reason": reason, "query": query, "status": "retrieve"}}
+    if decision.action == "tool":
+        if not decision.tool or decision.tool not in ctx.registry:
+            return {pid: _solve(problem, f"unknown tool {decision.tool!r}: solving directly")}
+        args = decision.tool_input or {}
+        call = {"name": decision.tool, "args": args.get("__text__", args)}
+        return {pid: {"decision": "tool", "reason": reason, "tool_call": call, "status": "tool"}}
+    if decision.action == "divide":
+        subs = decision.subproblems[: ctx.max_fanout]
+        if not allow_divide or len(subs) < 2:
+            why = "depth limit" if not allow_divide else "fewer than 2 sub-problems"
+            return {pid: _solve(problem, f"divide refused ({why}): solving directly")}
+        updates: dict[str, dict[str, Any]] = {}
+        children = [f"{pid}.{i}" for i in range(1, len(subs) + 1)]
+        for i, (cid, sub) in enumerate(zip(children, subs, strict=True), start=1):
+            deps = sorted({children[d - 1] for d in sub.depends_on if 1 <= d < i})
+            updates[cid] = dict(new_problem(
+                cid, sub.question.strip(), parent=pid, depth=problem["depth"] + 1, depends_on=deps
+            ))
+        updates[pid] = {"decision": "divide", "reason": reason, "children": children,
+                        "status": "divided"}
+        return updates
+    return {pid: {"decision": "solve", "reason": reason, "status": "solve"}}
+
+
+def _solve(problem: Problem, reason: str) -> dict[str, Any]:
+    return {"decision": "solve", "reason": reason, "status": "solve"}
+
+
+def _resources(ctx: Context, has_tools: bool) -> str:
+    lines = [f"Knowledge base: {ctx.knowledge_base!r}."]
+    if has_tools:
+        lines.append("Tools:\n" + ctx.registry.describe())
+    return "\n".join(lines) + "\n"

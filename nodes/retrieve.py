@@ -1,0 +1,25 @@
+"""retrieve: ask the retriever R for documents from the knowledge base D."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from lottery.graphs.context import Context
+from lottery.graphs.state import Evidence, Task
+
+
+async def retrieve(task: Task, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Search with the planner's query and attach the hits as evidence."""
+    ctx, problem = runtime.context, task["problem"]
+    query = problem["query"] or problem["question"]
+    hits = await ctx.kb.asearch(query, k=ctx.top_k, mode=ctx.search_mode)  # type: ignore[arg-type]
+    source = f"kb:{ctx.kb.name}"
+    evidence: list[Evidence] = [
+        Evidence(source=source, content=h.text, ref=h.id, score=round(h.score, 4)) for h in hits
+    ]
+    if not hits:
+        evidence.append(Evidence(source=source, content="(no documents matched the query)"))
+    return {"problems": {problem["id"]: {"evidence": problem["evidence"] + evidence,
+                                        "status": "solve"}}}

@@ -1,0 +1,167 @@
+"""schedule: the bookkeeping between steps, and the router that fans the next steps out.
+
+After every superstep ``schedule`` reads the whole problem tree and applies the
+rules of Algorithm 1 that need no model: the root is created from the question,
+sub-problems wait for the answers they depend on (which are then substituted
+into their question), problems at ``max_depth`` are solved directly, divided
+problems whose children are done go to ``merge``, and the budget is enforced.
+``dispatch`` then sends every ready problem to its node at once (``Send``), so
+independent sub-problems run in parallel and a vLLM server batches them.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any, Literal
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.runtime import Runtime
+from langgraph.types import Send
+
+from lottery.errors import InputError
+from lottery.graphs.context import Context
+from lottery.graphs.state import Problem, State, Task, new_problem
+
+ROOT = "0"
+_REF = re.compile(r"#(\d+)")
+_MODEL_STEPS = {"pending": "planner", "tool": "tool", "solve": "solve", "merge": "merge"}
+
+Step = Literal["planner", "retrieve", "tool", "solve", "merge", "finalize"]
+
+
+def validate_question(question: Any, max_chars: int) -> str:
+    """The question, stripped; raises :class:`InputError` for unusable input."""
+    if not isinstance(question, str):
+        raise InputError(f"the question must be text, got {type(question).__name__}")
+    text = question.strip()
+    if not text:
+        raise InputError("the question is empty")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError("the question is not valid UTF-8 text") from None
+    if "\x00" in text:
+        raise InputError("the question contains NUL bytes: is it binary data?")
+    if len(text) > max_chars:
+        raise InputError(
+            f"the question has {len(text)} characters, over the limit of {max_chars} "
+            "(raise max_input_chars, or put long material in a knowledge base)"
+        )
+    return text
+
+
+async def schedule(state: State, runtime: Runtime[Context], config: RunnableConfig) -> dict[str, Any]:
+    """Apply the model-free rules to the tree; see the module docstring."""
+    ctx = runtime.context
+    problems = state.get("problems") or {}
+    if ROOT not in problems:
+        question = validate_question(state.get("question"), ctx.max_input_chars)
+        thread = (config.get("configurable") or {}).get("thread_id")
+        return {
+            "run_id": str(thread or uuid.uuid4()),
+            "problems": {ROOT: new_problem(ROOT, question)},
+            "answer": None, "best_effort": False, "stop_reason": None,
+        }
+    updates: dict[str, dict[str, Any]] = {}
+    for p in problems.values():
+        if p["status"] == "pending" and _deps_done(p, problems):
+            if p["depends_on"]:
+                updates[p["id"]] = {"question": _substitute(p, problems)}
+            if p["depth"] >= ctx.max_depth:
+                updates.setdefault(p["id"], {}).update(
+                    decision="solve", reason="depth limit: solved directly", status="solve"
+                )
+        elif p["status"] == "divided" and all(problems[c]["status"] == "done" for c in p["children"]):
+            updates[p["id"]] = {"status": "merge"}
+    out: dict[str, Any] = {"problems": updates}
+    root = {**problems[ROOT], **updates.get(ROOT, {})}
+    if root["status"] not in ("done", "solve") and not state.get("stop_reason"):
+        calls_left, tokens_left = _budget_left(state, ctx)
+        if calls_left <= 1 or tokens_left <= ctx.max_completion_tokens:
+            # One call left: spend it on answering the root from what is known.
+            out["stop_reason"] = "budget"
+            if calls_left >= 1 and tokens_left > 0:
+                updates.setdefault(ROOT, {}).update(
+                    status="solve",
+                    reason=(root.get("reason", "") + " | budget nearly spent: answered directly "
+                            "from what was known").strip(" |"),
+                )
+    return out
+
+
+def dispatch(state: State, runtime: Runtime[Context]) -> list[Send] | Step:
+    """Send every ready problem to its next node, within the budget; or finalize."""
+    ctx, problems = runtime.context, state["problems"]
+    root = problems[ROOT]
+    if root["status"] == "done":
+        return "finalize"
+    calls_left, tokens_left = _budget_left(state, ctx)
+    if state.get("stop_reason"):
+        if root["status"] != "solve" or calls_left < 1:
+            return "finalize"
+        return [Send("solve", _task(state, root, _known_answers(problems), allowance=1))]
+    retrievals, model_tasks = [], []
+    for p in sorted(problems.values(), key=lambda q: (-q["depth"], q["id"])):
+        if p["status"] == "retrieve":
+            retrievals.append(p)
+        elif p["status"] in _MODEL_STEPS and (p["status"] != "pending" or _deps_done(p, problems)):
+            model_tasks.append(p)
+    if calls_left <= 0 or tokens_left <= 0:
+        return "finalize"
+    model_tasks = model_tasks[:calls_left]  # deepest first: finish work before starting more
+    allowance = 2 if calls_left >= 2 * max(len(model_tasks), 1) else 1
+    sends = [Send("retrieve", _task(state, p, [], allowance=0)) for p in retrievals]
+    for p in model_tasks:
+        related = (_answers(problems, p["children"]) if p["status"] == "merge"
+                   else _answers(problems, p["depends_on"]))
+        sends.append(Send(_MODEL_STEPS[p["status"]], _task(state, p, related, allowance)))
+    return sends or "finalize"
+
+
+async def finalize(state: State) -> dict[str, Any]:
+    """The run's answer: the root's, or the best partial answer when the budget ran out."""
+    problems = state["problems"]
+    root = problems[ROOT]
+    if root["status"] == "done":
+        return {"answer": root["answer"], "best_effort": bool(state.get("stop_reason"))}
+    known = _known_answers(problems)
+    answer = known[-1]["answer"] if known else None
+    return {"answer": answer, "best_effort": True, "stop_reason": state.get("stop_reason") or "budget"}
+
+
+def _task(state: State, p: Problem, related: list[dict[str, str]], allowance: int) -> Task:
+    return Task(run_id=state["run_id"], goal=state["problems"][ROOT]["question"], problem=p,
+                related=related, allowance=allowance)
+
+
+def _budget_left(state: State, ctx: Context) -> tuple[int, int]:
+    usage = state.get("usage") or {}
+    tokens = usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0)
+    return ctx.max_calls - usage.get("calls", 0), ctx.max_tokens - tokens
+
+
+def _deps_done(p: Problem, problems: dict[str, Problem]) -> bool:
+    return all(problems[d]["status"] == "done" for d in p["depends_on"] if d in problems)
+
+
+def _substitute(p: Problem, problems: dict[str, Problem]) -> str:
+    """Write the answers of earlier siblings into ``#k`` references."""
+
+    def repl(m: re.Match[str]) -> str:
+        sibling = problems.get(f"{p['parent']}.{m.group(1)}")
+        return sibling["answer"] if sibling and sibling.get("answer") else m.group(0)
+
+    return _REF.sub(repl, p["template"])
+
+
+def _answers(problems: dict[str, Problem], ids: list[str]) -> list[dict[str, str]]:
+    return [{"id": i, "question": problems[i]["question"], "answer": problems[i]["answer"] or ""}
+            for i in ids if i in problems and problems[i]["status"] == "done"]
+
+
+def _known_answers(problems: dict[str, Problem]) -> list[dict[str, str]]:
+    """Answered non-root problems, in tree order (the last one is the latest step)."""
+    done = [p for pid, p in problems.items() if pid != ROOT and p["status"] == "done"]
+    done.sort(key=lambda p: [int(x) for x in p["id"].split(".")])
+    return _answers(problems, [p["id"] for p in done])

@@ -1,0 +1,98 @@
+"""Pydantic models of everything a model must answer in a fixed shape."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_validator
+
+_ACTION_SYNONYMS = {
+    "answer": "solve", "direct": "solve", "solve_directly": "solve", "respond": "solve",
+    "search": "retrieve", "lookup": "retrieve", "look_up": "retrieve", "retrieval": "retrieve",
+    "decompose": "divide", "split": "divide", "subdivide": "divide", "plan": "divide",
+    "use_tool": "tool", "call_tool": "tool", "calculate": "tool", "compute": "tool",
+}
+
+
+class SubProblem(BaseModel):
+    """One sub-question of a divide decision."""
+
+    question: str = Field(min_length=1)
+    depends_on: list[int] = Field(
+        default_factory=list,
+        description="1-based numbers of earlier sub-questions whose answers this one uses.",
+    )
+
+    @field_validator("depends_on", mode="before")
+    @classmethod
+    def _ints(cls, v: Any) -> list[int]:
+        if v is None:
+            return []
+        if isinstance(v, int | str):
+            v = [v]
+        out = []
+        for item in v:
+            text = str(item).strip().lstrip("#")
+            if text.isdigit():
+                out.append(int(text))
+        return out
+
+
+class PlannerDecision(BaseModel):
+    """The planner's structured decision for one problem."""
+
+    action: Literal["solve", "retrieve", "tool", "divide"]
+    reason: str = ""
+    query: str | None = None
+    tool: str | None = None
+    tool_input: dict[str, Any] | None = None
+    subproblems: list[SubProblem] = Field(default_factory=list)
+
+    @field_validator("action", mode="before")
+    @classmethod
+    def _action(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            key = v.strip().lower().replace(" ", "_").replace("-", "_")
+            return _ACTION_SYNONYMS.get(key, key)
+        return v
+
+    @field_validator("tool_input", mode="before")
+    @classmethod
+    def _tool_input(cls, v: Any) -> Any:
+        if isinstance(v, str):  # a bare string is the tool's single argument
+            return {"__text__": v}
+        return v
+
+    @field_validator("subproblems", mode="before")
+    @classmethod
+    def _subproblems(cls, v: Any) -> Any:
+        if v is None:
+            return []
+        return [{"question": s} if isinstance(s, str) else s for s in v]
+
+
+def planner_json_schema(*, allow_divide: bool, tools: bool) -> dict[str, Any]:
+    """A compact JSON schema for constrained decoding of a planner decision."""
+    actions = ["solve", "retrieve"] + (["tool"] if tools else []) + (["divide"] if allow_divide else [])
+    return {
+        "type": "object",
+        "properties": {
+            "action": {"type": "string", "enum": actions},
+            "reason": {"type": "string"},
+            "query": {"type": "string"},
+            "tool": {"type": "string"},
+            "tool_input": {"type": "object"},
+            "subproblems": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "question": {"type": "string"},
+                        "depends_on": {"type": "array", "items": {"type": "integer"}},
+                    },
+                    "required": ["question"],
+                },
+            },
+        },
+        "required": ["action", "reason"],
+    }
