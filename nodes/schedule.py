@@ -51,15 +51,20 @@ def validate_question(question: Any, max_chars: int) -> str:
     return text
 
 
+def run_id_of(config: RunnableConfig) -> str:
+    """The run's id: the checkpoint thread id when there is one, else a fresh UUID."""
+    thread = (config.get("configurable") or {}).get("thread_id")
+    return str(thread or uuid.uuid4())
+
+
 async def schedule(state: State, runtime: Runtime[Context], config: RunnableConfig) -> dict[str, Any]:
     """Apply the model-free rules to the tree; see the module docstring."""
     ctx = runtime.context
     problems = state.get("problems") or {}
     if ROOT not in problems:
         question = validate_question(state.get("question"), ctx.max_input_chars)
-        thread = (config.get("configurable") or {}).get("thread_id")
         return {
-            "run_id": str(thread or uuid.uuid4()),
+            "run_id": run_id_of(config),
             "problems": {ROOT: new_problem(ROOT, question)},
             "answer": None, "best_effort": False, "stop_reason": None,
         }
