@@ -12,6 +12,9 @@ from lottery.nodes import prompts
 from lottery.nodes.llm import complete_structured, system_user
 from lottery.nodes.schemas import PlannerDecision, planner_json_schema
 
+PLANNER_MAX_TOKENS = 256
+"""A decision with six sub-questions fits; more is a model rambling inside its JSON."""
+
 
 async def planner(task: Task, runtime: Runtime[Context]) -> dict[str, Any]:
     """Ask the model for a structured decision and apply it to the tree."""
@@ -33,6 +36,7 @@ async def planner(task: Task, runtime: Runtime[Context]) -> dict[str, Any]:
     decision, reply, error = await complete_structured(
         ctx, messages, PlannerDecision, allowance=task["allowance"],
         json_schema=planner_json_schema(allow_divide=allow_divide, tools=has_tools),
+        max_tokens=PLANNER_MAX_TOKENS,
     )
     usage = dict(reply.usage)
     if decision is None:
