@@ -113,7 +113,9 @@ class Context:
             api_key=self.api_key,
             temperature=self.temperature,
             timeout=self.request_timeout,
-            max_retries=1,
+            # One retry layer only: the nodes' RetryPolicy (graphs/retry.py). Retrying in the
+            # client too would multiply the attempts (and the worst-case wait on a dead server).
+            max_retries=0,
             stream_usage=True,
         )
 
