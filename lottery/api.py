@@ -149,6 +149,8 @@ async def asolve(
                 f"{type(exc).__name__}: {detail}{resume}"
             ) from exc
         raise
+    finally:
+        await ctx.aclose()
     return _result(state, strategy, ctx, time.perf_counter() - start,
                    thread_id=(config.get("configurable") or {}).get("thread_id"))
 

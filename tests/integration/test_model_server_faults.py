@@ -142,11 +142,15 @@ class _saver:
 
 
 def real_server_url() -> str | None:
-    """Base URL (…/v1) of a real vLLM server to test against, if one is up."""
+    """Base URL (…/v1) of a real vLLM server to test against, if one is up.
+
+    ``LOTTERY_TEST_BASE_URL``, else the shared server file (``<model> <url>``) that the
+    lead's machine keeps at /work/shared-server.txt.
+    """
     url = os.environ.get("LOTTERY_TEST_BASE_URL")
     shared = Path("/work/shared-server.txt")
     if not url and shared.exists():
-        url = shared.read_text().strip().split()[0]
+        url = next((w for w in shared.read_text().split() if w.startswith("http")), None)
     if not url:
         return None
     try:
