@@ -152,6 +152,8 @@ def extract_json_object(text: str) -> dict[str, Any] | None:
 def _decode(candidate: str) -> dict[str, Any] | None:
     try:
         obj = json.loads(candidate)
+    except RecursionError:  # adversarially deep nesting: not a usable decision
+        return None
     except json.JSONDecodeError:
         try:
             fixed = re.sub(r"\btrue\b", "True", re.sub(r"\bfalse\b", "False", candidate))
