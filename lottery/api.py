@@ -123,6 +123,11 @@ async def asolve(
     """
     ctx = make_context(context, **settings)
     question = validate_question(question, ctx.max_input_chars)
+    if ctx.chat_model is None and not ctx.base_url and ctx.autostart:
+        # The embedded default: a local vLLM server for ctx.model, started on first use.
+        from lottery.serve import ensure_server
+
+        ctx = make_context(ctx, base_url=await asyncio.to_thread(ensure_server, ctx.model))
     graph = build_graph(strategy).compile(checkpointer=checkpointer, store=store or InMemoryStore())
     config: dict[str, Any] = {"recursion_limit": algorithm1.RECURSION_LIMIT}
     if thread_id or checkpointer is not None:
