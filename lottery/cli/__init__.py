@@ -18,6 +18,11 @@ app.add_typer(models.app, name="models")
 app.command("serve")(serve.serve)
 
 
+@app.callback()
+def _root() -> None:
+    """Answer questions with a small model driven by Algorithm 1 (Lottery LLM hypothesis)."""
+
+
 def main() -> None:
     """Entry point of the ``lottery`` script."""
     app()
