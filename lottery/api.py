@@ -116,9 +116,13 @@ async def asolve(
         checkpointer: makes the run durable and resumable under ``thread_id``.
         thread_id: id of the run (and of its checkpoint thread).
 
+    With neither ``base_url`` (``LOTTERY_BASE_URL``) nor ``chat_model``, a local vLLM
+    server for ``model`` is reused or started first (``autostart``; see ``lottery.serve``).
+
     Raises:
         InputError: the question is unusable.
-        ConfigurationError: a setting is invalid or no model server is configured.
+        ConfigurationError: a setting is invalid, the model is unknown, or no model
+            server is configured and ``autostart`` is off.
         ModelServerError: the model server could not be reached or kept failing.
     """
     ctx = make_context(context, **settings)
