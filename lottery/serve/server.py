@@ -196,6 +196,8 @@ def start_server(
            if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
     if not gpu:
         env["VLLM_CPU_KVCACHE_SPACE"] = f"{kv:g}"
+    # vLLM's compile cache makes later starts faster; keep it with the rest of our state.
+    env.setdefault("VLLM_CACHE_ROOT", str(lottery_home() / "cache" / "vllm"))
     with log.open("wb") as out:
         out.write(f"$ {shlex.join(cmd)}\n".encode())
         out.flush()
