@@ -72,9 +72,38 @@ async def complete(
             "type": "json_schema",
             "json_schema": {"name": "decision", "schema": json_schema},
         }
-    message = await ctx.llm.bind(**kwargs).ainvoke(messages)
+    try:
+        message = await ctx.llm.bind(**kwargs).ainvoke(messages)
+    except Exception as exc:
+        truncated = truncated_reply(exc)
+        if truncated is None:
+            raise
+        message = truncated
     reply.add(message)
     return reply
+
+
+def truncated_reply(exc: BaseException) -> AIMessage | None:
+    """The partial answer inside openai's ``LengthFinishReasonError``, else ``None``.
+
+    With ``response_format`` set, the OpenAI client raises instead of returning
+    a structured answer that hit ``max_tokens``; the text and usage are still
+    good (the tolerant parser can often close the JSON), so keep them.
+    """
+    try:
+        from openai import LengthFinishReasonError
+    except ImportError:  # pragma: no cover - langchain-openai depends on openai
+        return None
+    completion = getattr(exc, "completion", None)
+    if not isinstance(exc, LengthFinishReasonError) or completion is None:
+        return None
+    usage = completion.usage
+    meta = None if usage is None else {
+        "input_tokens": usage.prompt_tokens, "output_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens}
+    text = completion.choices[0].message.content if completion.choices else ""
+    return AIMessage(content=text or "", usage_metadata=meta,
+                     response_metadata={"finish_reason": "length"})
 
 
 async def complete_structured(

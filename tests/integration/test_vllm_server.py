@@ -33,7 +33,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.vllm]
 MODEL = "smollm2-135m-instruct"
 REPO = Path(__file__).resolve().parents[2]
 # Small budgets: the point is the protocol, not the answers of a 135M model.
-RUN = {"model": MODEL, "max_calls": 6, "max_depth": 1, "max_completion_tokens": 160}
+RUN = {"model": MODEL, "max_calls": 6, "max_depth": 1, "max_completion_tokens": 320}
 
 
 @pytest.fixture(scope="session")

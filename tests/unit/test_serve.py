@@ -328,3 +328,24 @@ async def test_autostart_off_asks_for_a_server(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr("lottery.serve.ensure_server", lambda m: pytest.fail("started a server"))
     with pytest.raises(ConfigurationError, match="LOTTERY_BASE_URL"):
         await api.asolve("What is 2 + 2?", autostart=False)
+
+
+def test_structured_reply_cut_at_max_tokens_is_kept_not_raised() -> None:
+    """The OpenAI client raises on a truncated structured reply; its text and usage survive."""
+    import openai
+    from openai.types.chat import ChatCompletion
+
+    from lottery.nodes.llm import Reply, truncated_reply
+
+    completion = ChatCompletion.model_validate({
+        "id": "x", "object": "chat.completion", "created": 0, "model": "m",
+        "choices": [{"index": 0, "finish_reason": "length",
+                     "message": {"role": "assistant", "content": '{"action": "solve", "reas'}}],
+        "usage": {"prompt_tokens": 50, "completion_tokens": 160, "total_tokens": 210}})
+    message = truncated_reply(openai.LengthFinishReasonError(completion=completion))
+    assert message is not None
+    reply = Reply()
+    reply.add(message)
+    assert reply.text.startswith('{"action": "solve"')
+    assert reply.usage["prompt_tokens"] == 50 and reply.usage["completion_tokens"] == 160
+    assert truncated_reply(ValueError("other")) is None
