@@ -207,8 +207,7 @@ def start_server(
                       model_path=str(target), log=str(log), started_at=time.time(), gpu=gpu)
     write_state(info)
     try:
-        _wait_ready(info, proc, progress, timeout or float(
-            os.environ.get("LOTTERY_SERVER_START_TIMEOUT") or START_TIMEOUT_S))
+        _wait_ready(info, proc, progress, _start_timeout(timeout))
     except BaseException:
         stop_server(port)
         raise
@@ -235,11 +234,22 @@ def stop_server(port: int | None = None, *, grace_s: float = 30.0) -> list[Serve
     return targets
 
 
-def find_server(model: str) -> ServerInfo | None:
-    """A known server that serves ``model`` and answers."""
+def find_server(model: str, *, progress: Progress | None = None) -> ServerInfo | None:
+    """A running server of ``model`` from the state files, once it answers.
+
+    A live server that does not answer yet (still starting, or too busy to
+    answer at once) is waited for rather than duplicated.
+    """
     for info in known_servers():
-        if info.model == model and model in (served_models(info.base_url) or []):
+        if info.model != model:
+            continue
+        if model in (served_models(info.base_url) or []):
             return info
+        try:
+            _wait_ready(info, None, progress, _start_timeout(None))
+        except ServerStartError:
+            continue
+        return info
     return None
 
 
@@ -289,12 +299,21 @@ def wait_foreground(info: ServerInfo) -> int:
         f"{log_tail(Path(info.log), 10)}")
 
 
-def _wait_ready(info: ServerInfo, proc: Any, progress: Progress | None, timeout: float) -> None:
+def _start_timeout(timeout: float | None) -> float:
+    return timeout or float(os.environ.get("LOTTERY_SERVER_START_TIMEOUT") or START_TIMEOUT_S)
+
+
+def _wait_ready(info: ServerInfo, proc: subprocess.Popen[bytes] | None,
+                progress: Progress | None, timeout: float) -> None:
+    """Wait until the server lists its model; ``proc`` is ours, else watch the pid."""
     task = add_task(progress, f"starting vLLM server for {info.model}", None)
     deadline = time.monotonic() + timeout
     log = Path(info.log)
     while True:
-        code = proc.poll()
+        if proc is not None:
+            code = proc.poll()
+        else:
+            code = None if pid_alive(info.pid) else "unknown"
         if code is not None:
             raise ServerStartError(
                 f"the vLLM server for {info.model} exited with status {code} while starting; "
