@@ -73,6 +73,10 @@ class Context:
         default=True,
         metadata={"description": "Ask the server for JSON-schema constrained decisions."},
     )
+    autostart: bool = field(
+        default=True,
+        metadata={"description": "Without base_url, start (or reuse) a local vLLM server."},
+    )
 
     # Injected objects (Python callers and tests); never read from the environment.
     chat_model: Any = field(default=None, repr=False, compare=False)

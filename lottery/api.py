@@ -117,13 +117,22 @@ async def asolve(
         checkpointer: makes the run durable and resumable under ``thread_id``.
         thread_id: id of the run (and of its checkpoint thread).
 
+    With neither ``base_url`` (``LOTTERY_BASE_URL``) nor ``chat_model``, a local vLLM
+    server for ``model`` is reused or started first (``autostart``; see ``lottery.serve``).
+
     Raises:
         InputError: the question is unusable.
-        ConfigurationError: a setting is invalid or no model server is configured.
+        ConfigurationError: a setting is invalid, the model is unknown, or no model
+            server is configured and ``autostart`` is off.
         ModelServerError: the model server could not be reached or kept failing.
     """
     ctx = make_context(context, **settings)
     question = validate_question(question, ctx.max_input_chars)
+    if ctx.chat_model is None and not ctx.base_url and ctx.autostart:
+        # The embedded default: a local vLLM server for ctx.model, started on first use.
+        from lottery.serve import ensure_server
+
+        ctx = make_context(ctx, base_url=await asyncio.to_thread(ensure_server, ctx.model))
     graph = build_graph(strategy).compile(checkpointer=checkpointer, store=store or InMemoryStore())
     config: dict[str, Any] = {"recursion_limit": algorithm1.RECURSION_LIMIT}
     if thread_id or checkpointer is not None:
