@@ -109,7 +109,9 @@ def parse_structured(text: str, schema: type[M]) -> tuple[M | None, str | None]:
         return None, "no JSON object found"
     try:
         return schema.model_validate(data), None
-    except ValidationError as exc:
+    except (TypeError, ValueError) as exc:  # a validator met a shape it cannot read
+        if not isinstance(exc, ValidationError):
+            return None, f"unreadable object ({type(exc).__name__})"
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ())) or "object"
         return None, f"{where}: {first.get('msg')}"
