@@ -334,8 +334,6 @@ class RunStore:
                     f"run {run_id} is being written by another process ({row['owner']}); "
                     "wait for it to finish, or stop it and run `lottery resume` again"
                 )
-            if row["status"] == "done":
-                return dict(row)
             conn.execute(runs_table.update().where(runs_table.c.run_id == run_id).values(
                 status="running", owner=owner, heartbeat_at=now, updated_at=now, error=None,
                 attempts=row["attempts"] + 1,
