@@ -533,6 +533,7 @@ def _make_engine(url: URL) -> Engine:
             cur = dbapi_conn.cursor()
             cur.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
             cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA synchronous=NORMAL")  # with WAL: safe when a process dies
             if url.query.get("mode") != "ro":
                 mode = cur.execute("PRAGMA journal_mode=WAL").fetchone()
                 if mode and str(mode[0]).lower() != "wal":
@@ -640,6 +641,7 @@ async def _open_sqlite(url: URL, stack: contextlib.AsyncExitStack) -> tuple[Base
             raise DatabaseUnavailableError(f"cannot open the SQLite memory {path}: {exc}") from exc
         stack.push_async_callback(conn.close)
         await conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+        await conn.execute("PRAGMA synchronous=NORMAL")  # with WAL: safe when a process dies
         return conn
 
     store_conn = await connect(None)
