@@ -268,11 +268,13 @@ class _Recorder:
             if not isinstance(update, dict):
                 continue
             usage = update.get("usage") or {}
-            charged = [pid for pid, u in (update.get("problems") or {}).items() if "calls" in u]
-            if len(charged) == 1 and usage:
-                p, c = self.tokens.get(charged[0], (0, 0))
-                self.tokens[charged[0]] = (p + usage.get("prompt_tokens", 0),
-                                           c + usage.get("completion_tokens", 0))
+            # The acting problem counts its calls; new sub-problems of a divide start at 0.
+            charged = [pid for pid, u in (update.get("problems") or {}).items() if u.get("calls")]
+            if charged and usage:
+                pid = min(charged, key=len)
+                p, c = self.tokens.get(pid, (0, 0))
+                self.tokens[pid] = (p + usage.get("prompt_tokens", 0),
+                                    c + usage.get("completion_tokens", 0))
 
     async def values(self, state: dict[str, Any]) -> None:
         """Write what changed since the last step."""

@@ -43,6 +43,7 @@ async def test_second_run_sharing_a_subproblem_makes_fewer_model_calls_and_repor
     # France's plan + solve (2 calls) are not made again.
     assert second.usage.calls == first.usage.calls - 2
     assert second.usage.reuse_hits == 1 and second.usage.saved_calls == 2
+    assert ("plan", "What is the population of Italy?") in asked(second_model)
     assert ("plan", FRANCE) not in asked(second_model)
     assert ("solve", FRANCE) not in asked(second_model)
     reused = second.tree["0.1"]
