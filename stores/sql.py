@@ -693,10 +693,18 @@ async def _guard(url: URL, awaitable: Any) -> Any:
 async def _setup_lock(url: URL, runs: RunStore) -> AsyncIterator[None]:
     """One process at a time creates or upgrades the tables (LangGraph's setup is not atomic)."""
     if url.get_backend_name() != "sqlite":
-        conn = await runs.call(lambda: runs.engine.connect().execution_options(
-            isolation_level="AUTOCOMMIT"))
+        # Poll rather than block: a worker thread blocked on the lock could starve the
+        # holder of the threads it needs, when many runs open at once in one process.
         try:
-            await runs.call(conn.execute, sa.text("SELECT pg_advisory_lock(7012)"))
+            conn = await runs.call(lambda: runs.engine.connect().execution_options(
+                isolation_level="AUTOCOMMIT"))
+        except SQLAlchemyError as exc:
+            raise _store_error(exc, url) from exc
+        try:
+            while not await runs.call(
+                lambda: conn.execute(sa.text("SELECT pg_try_advisory_lock(7012)")).scalar()
+            ):
+                await asyncio.sleep(0.02)
             try:
                 yield
             finally:

@@ -10,8 +10,10 @@ import contextlib
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -57,9 +59,12 @@ def postgres_server() -> Iterator[str]:
         log = (root / "log").read_text() if (root / "log").exists() else ""
         shutil.rmtree(root, ignore_errors=True)
         raise RuntimeError(f"PostgreSQL did not start: {exc.stderr!r} {log[-2000:]}") from exc
+    # A terminated test session still stops the server (the finally below runs on SystemExit).
+    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
     finally:
+        signal.signal(signal.SIGTERM, previous)
         subprocess.run([*as_user, "pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop"],
                        capture_output=True)
         shutil.rmtree(root, ignore_errors=True)

@@ -19,8 +19,10 @@ def divide(*subs: str | tuple[str, list[int]]) -> str:
 
 
 PLANS = {
-    "How many people live in France and Germany together?": divide(FRANCE, "What is the population of Germany?"),
-    "How many people live in France and Italy together?": divide(FRANCE, "What is the population of Italy?"),
+    "How many people live in France and Germany together?":
+        divide(FRANCE, "What is the population of Germany?"),
+    "How many people live in France and Italy together?":
+        divide(FRANCE, "What is the population of Italy?"),
 }
 
 
