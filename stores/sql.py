@@ -25,6 +25,7 @@ import fcntl
 import json
 import os
 import socket
+import sqlite3
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
@@ -524,8 +525,15 @@ def _make_engine(url: URL) -> Engine:
                 f"the folder of the SQLite memory {path} does not exist: create it or set "
                 "LOTTERY_HOME / LOTTERY_DATABASE_URL"
             )
-        engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S},
-                                  poolclass=sa.pool.NullPool)
+        mode = url.query.get("mode")
+
+        def connect() -> sqlite3.Connection:
+            if mode:  # e.g. ?mode=ro: open read-only, as the URL asks
+                return sqlite3.connect(f"file:{path}?mode={mode}", uri=True,
+                                       timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+            return sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+
+        engine = sa.create_engine("sqlite://", creator=connect, poolclass=sa.pool.NullPool)
 
         @sa.event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn: Any, _record: Any) -> None:

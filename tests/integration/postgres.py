@@ -31,10 +31,20 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _binary(name: str) -> str | None:
+    """A server program from PATH, else from the Debian/Ubuntu package folder."""
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
+    return str(candidates[-1]) if candidates else None
+
+
 @contextlib.contextmanager
 def postgres_server() -> Iterator[str]:
     """Start a throw-away server; yields the URL of its ``postgres`` database."""
-    if not (shutil.which("initdb") and shutil.which("pg_ctl")):
+    initdb, pg_ctl = _binary("initdb"), _binary("pg_ctl")
+    if not (initdb and pg_ctl):
         pytest.skip(f"no PostgreSQL server binaries: {HOW}")
     as_user: list[str] = []
     root = Path(tempfile.mkdtemp(prefix="lottery-pg-"))
@@ -49,11 +59,11 @@ def postgres_server() -> Iterator[str]:
         as_user = ["runuser", "-u", "postgres", "--"]
     data, port = root / "data", _free_port()
     try:
-        subprocess.run([*as_user, "initdb", "-D", str(data), "-U", "postgres", "--auth=trust",
+        subprocess.run([*as_user, initdb, "-D", str(data), "-U", "postgres", "--auth=trust",
                         "-E", "UTF8", "--no-sync"], check=True, capture_output=True)
         options = (f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c max_connections=300 "
                    "-c fsync=off -c synchronous_commit=off")
-        subprocess.run([*as_user, "pg_ctl", "-D", str(data), "-l", str(root / "log"), "-w",
+        subprocess.run([*as_user, pg_ctl, "-D", str(data), "-l", str(root / "log"), "-w",
                         "-t", "60", "-o", options, "start"], check=True, capture_output=True)
     except subprocess.CalledProcessError as exc:
         log = (root / "log").read_text() if (root / "log").exists() else ""
@@ -65,7 +75,7 @@ def postgres_server() -> Iterator[str]:
         yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
     finally:
         signal.signal(signal.SIGTERM, previous)
-        subprocess.run([*as_user, "pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop"],
+        subprocess.run([*as_user, pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"],
                        capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
 
