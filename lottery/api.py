@@ -24,6 +24,7 @@ from lottery.errors import (
 )
 from lottery.graphs import algorithm1, cot, direct
 from lottery.graphs.context import Context
+from lottery.graphs.retry import MODEL_RETRY
 from lottery.graphs.state import Problem
 from lottery.nodes.llm import is_transient
 from lottery.nodes.schedule import ROOT, validate_question
@@ -143,14 +144,23 @@ async def asolve(
         durable: ``False`` runs in memory only (no database, nothing recorded).
         database_url: the database to open instead of the default one.
 
+    With neither ``base_url`` (``LOTTERY_BASE_URL``) nor ``chat_model``, a local vLLM
+    server for ``model`` is reused or started first (``autostart``; see ``lottery.serve``).
+
     Raises:
         InputError: the question is unusable, or ``thread_id`` names a run of another question.
-        ConfigurationError: a setting is invalid or no model server is configured.
+        ConfigurationError: a setting is invalid, the model is unknown, or no model
+            server is configured and ``autostart`` is off.
         ModelServerError: the model server could not be reached or kept failing.
         StoreError: the database is unusable, or another process is writing the same run.
     """
     ctx = make_context(context, **settings)
     question = validate_question(question, ctx.max_input_chars)
+    if ctx.chat_model is None and not ctx.base_url and ctx.autostart:
+        # The embedded default: a local vLLM server for ctx.model, started on first use.
+        from lottery.serve import ensure_server
+
+        ctx = make_context(ctx, base_url=await asyncio.to_thread(ensure_server, ctx.model))
     if memory is None and durable and store is None and checkpointer is None:
         async with open_memory(database_url) as opened:
             return await _durable_run(opened, question, strategy, ctx, thread_id)
@@ -162,9 +172,15 @@ async def asolve(
     if thread_id or checkpointer is not None:
         config["configurable"] = {"thread_id": thread_id or _new_id()}
     start = time.perf_counter()
-    with _model_errors(ctx):
-        ctx.llm  # noqa: B018 - fail fast on a missing server setting
-        state = await graph.ainvoke({"question": question}, config=config, context=ctx)
+    try:
+        with _model_errors(ctx, thread_id if checkpointer is not None else None):
+            ctx.llm  # noqa: B018 - fail fast on a missing server setting
+            run_input: dict[str, Any] | None = {"question": question}
+            if checkpointer is not None:
+                run_input = await _input_or_resume(graph, config, question)
+            state = await graph.ainvoke(run_input, config=config, context=ctx)
+    finally:
+        await ctx.aclose()
     return _result(state, strategy, ctx, time.perf_counter() - start,
                    thread_id=(config.get("configurable") or {}).get("thread_id"))
 
@@ -223,7 +239,7 @@ async def _durable_run(memory: SqlMemory, question: str, strategy: str, ctx: Con
             state = values
             await recorder.values(state)
         else:
-            with _model_errors(ctx):
+            with _model_errors(ctx, run_id):
                 ctx.llm  # noqa: B018 - fail fast on a missing server setting
                 state = {}
                 async for mode, chunk in graph.astream(
@@ -242,6 +258,8 @@ async def _durable_run(memory: SqlMemory, question: str, strategy: str, ctx: Con
         runs.finish(run_id, owner, status=status, error=f"{type(exc).__name__}: {exc}"[:2000],
                     usage=recorder.usage)
         raise
+    finally:
+        await ctx.aclose()
     result = _result(state, strategy, ctx, time.perf_counter() - start, thread_id=run_id)
     await runs.call(runs.finish, run_id, owner, status="done", answer=result.answer,
                     best_effort=result.best_effort, stop_reason=result.stop_reason,
@@ -292,7 +310,7 @@ class _Recorder:
 
 
 @contextlib.contextmanager
-def _model_errors(ctx: Context) -> Iterator[None]:
+def _model_errors(ctx: Context, resume_id: str | None = None) -> Iterator[None]:
     """Server failures as :class:`ModelServerError`; framework errors pass unchanged."""
     try:
         yield
@@ -300,9 +318,14 @@ def _model_errors(ctx: Context) -> Iterator[None]:
         raise
     except Exception as exc:
         if is_transient(exc) or type(exc).__module__.startswith("openai"):
+            resume = (f"; once it is back, resume with `lottery resume {resume_id}` (or "
+                      f"thread_id={resume_id!r})" if resume_id else "")
+            how = (f"failed after {MODEL_RETRY.max_attempts} attempts" if is_transient(exc)
+                   else "rejected the request")
+            detail = (str(exc).splitlines() or [""])[0][:300]
             raise ModelServerError(
-                f"model server at {ctx.base_url or 'the injected chat model'} failed: "
-                f"{type(exc).__name__}: {exc}".splitlines()[0]
+                f"model server at {ctx.base_url or 'the injected chat model'} {how}: "
+                f"{type(exc).__name__}: {detail}{resume}"
             ) from exc
         raise
 
@@ -326,6 +349,31 @@ def _settings_of(ctx: Context) -> dict[str, Any]:
 def solve(question: str, **kwargs: Any) -> SolveResult:
     """Synchronous :func:`asolve` (for scripts and notebooks without an event loop)."""
     return asyncio.run(asolve(question, **kwargs))
+
+
+async def _input_or_resume(
+    graph: Any, config: dict[str, Any], question: str
+) -> dict[str, Any] | None:
+    """``None`` (resume) when the thread holds an unfinished run of ``question``, else the input.
+
+    An unfinished run (a failure or a cancellation left steps to do) continues from its
+    last checkpoint: steps that finished are not run again, so no sub-problem is answered
+    twice.
+    """
+    snapshot = await graph.aget_state(config)
+    if not snapshot.next:
+        if snapshot.values and snapshot.values.get("question") not in (None, question):
+            raise InputError(
+                f"thread {config['configurable']['thread_id']!r} already answered another "
+                "question: use a new thread_id"
+            )
+        return {"question": question}
+    if snapshot.values.get("question") != question:
+        raise InputError(
+            f"thread {config['configurable']['thread_id']!r} holds an unfinished run of another "
+            "question: resume it with that question, or use a new thread_id"
+        )
+    return None
 
 
 def _result(state: dict[str, Any], strategy: str, ctx: Context, wall: float,
