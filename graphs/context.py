@@ -69,6 +69,15 @@ class Context:
     search_mode: str = field(
         default="hybrid", metadata={"description": "Retrieval ranking: bm25, vector or hybrid."}
     )
+    reuse: bool = field(
+        default=True,
+        metadata={"description": "Answer a sub-problem already solved (same model and knowledge "
+                                 "base) from memory M instead of calling the model."},
+    )
+    reuse_ttl_s: float = field(
+        default=0.0,
+        metadata={"description": "Seconds a remembered answer may be reused; 0 means forever."},
+    )
     structured_output: bool = field(
         default=True,
         metadata={"description": "Ask the server for JSON-schema constrained decisions."},
@@ -91,6 +100,8 @@ class Context:
             if env is None or getattr(self, f.name) != f.default:
                 continue
             object.__setattr__(self, f.name, _coerce(f.name, env, f.default))
+        if self.reuse_ttl_s < 0:
+            raise ConfigurationError(f"reuse_ttl_s must be 0 or more, got {self.reuse_ttl_s}")
         for name in ("max_depth", "max_calls", "max_tokens", "max_fanout", "top_k"):
             if getattr(self, name) < (0 if name == "max_depth" else 1):
                 raise ConfigurationError(f"{name} must be positive, got {getattr(self, name)}")

@@ -24,6 +24,8 @@ def ask(
     max_depth: int | None = typer.Option(None, help="Deepest sub-problem level [env: LOTTERY_MAX_DEPTH]."),
     max_calls: int | None = typer.Option(None, help="Budget of model calls [env: LOTTERY_MAX_CALLS]."),
     max_tokens: int | None = typer.Option(None, help="Budget of tokens [env: LOTTERY_MAX_TOKENS]."),
+    reuse: bool = typer.Option(True, "--reuse/--no-reuse",
+                               help="Answer sub-problems solved before from memory [env: LOTTERY_REUSE]."),
     kb: str | None = typer.Option(None, "--kb", help="Knowledge base name [env: LOTTERY_KNOWLEDGE_BASE]."),
 ) -> None:
     """Answer QUESTION with a small model driven by Algorithm 1."""
@@ -35,7 +37,7 @@ def ask(
             raise InputError("standard input is not UTF-8 text") from None
     result = solve(question, strategy=strategy, base_url=base_url, model=model,
                    max_depth=max_depth, max_calls=max_calls, max_tokens=max_tokens,
-                   knowledge_base=kb)
+                   knowledge_base=kb, reuse=None if reuse else False)
     if as_json:
         print_json(result.to_dict())
         return
