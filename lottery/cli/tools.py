@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 import json
+import sys
 
 import typer
 from langgraph.store.memory import InMemoryStore
@@ -30,7 +30,7 @@ def _registry(web_search: bool) -> ToolRegistry:
 @cli_errors
 def list_tools(
     as_json: bool = JSON_OPTION,
-    web_search: bool = typer.Option(False, "--web-search", help="Include web_search [env: LOTTERY_WEB_SEARCH]."),
+    web_search: bool = typer.Option(False, "--web-search", help="Include web_search."),
 ) -> None:
     """List every tool with its description and argument schema."""
     registry = _registry(web_search)
@@ -50,9 +50,9 @@ def list_tools(
 @cli_errors
 def run_tool(
     name: str = typer.Argument(..., help="The tool to run (see `lottery tools list`)."),
-    args: str = typer.Option(..., "--args", help='Arguments as a JSON object, e.g. \'{"expression": "2+2"}\'.'),
+    args: str = typer.Option(..., "--args", help='Arguments as a JSON object, e.g. {"expression": "2+2"}.'),
     as_json: bool = JSON_OPTION,
-    web_search: bool = typer.Option(False, "--web-search", help="Allow web_search [env: LOTTERY_WEB_SEARCH]."),
+    web_search: bool = typer.Option(False, "--web-search", help="Allow web_search."),
 ) -> None:
     """Run tool NAME once with --args; exit status 2 for an unknown tool or bad arguments."""
     try:
