@@ -296,7 +296,11 @@ BLOCKED_EXACT = ("ctypes.cdata",)  # reading memory at an address (z3 uses cdata
 def guard(event, args):
     if event.startswith(BLOCKED) or event in BLOCKED_EXACT:
         deny(event + " is not allowed")
-    if event == "open":
+    if event == "import":  # any import route (importlib too) of a module not loaded yet
+        name = str(args[0])
+        if name.split(".")[0] not in allowed and name not in sys.modules:
+            deny(f"import of {name.split('.')[0]!r} is not allowed")
+    elif event == "open":
         path, mode, flags = args
         writing = (mode is not None and any(c in str(mode) for c in "wax+")) or (
             isinstance(flags, int) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT))
@@ -398,6 +402,9 @@ def failure(exc):
     if isinstance(exc, MemoryError):
         return {"kind": "memory", "error": "the program ran out of memory (memory limit); "
                 "use less memory"}
+    if isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] not in allowed:
+        return {"kind": "forbidden", "error": f"forbidden: import of "
+                f"{(exc.name or '').split('.')[0]!r} is not allowed"}
     if isinstance(exc, RecursionError):
         return {"kind": "recursion", "error": "the program recursed too deeply"}
     tb, line = exc.__traceback__, None
