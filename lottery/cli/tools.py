@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lottery.cli.common import JSON_OPTION, cli_errors, print_json
-from lottery.errors import ToolArgumentsError, ToolError
+from lottery.errors import ToolArgumentsError
 from lottery.tools import ToolRegistry, default_registry
 
 app = typer.Typer(help="List the tools of C, or run one outside any graph.", no_args_is_help=True)
@@ -60,11 +60,7 @@ def run_tool(
     except json.JSONDecodeError as exc:
         raise ToolArgumentsError(f"--args is not valid JSON: {exc.msg} (column {exc.colno})") from None
     registry = _registry(web_search)
-    try:
-        registry.validate(name, parsed)
-    except ToolError as exc:  # unknown tool or bad arguments: nothing ran
-        exc.exit_code = 2
-        raise
+    registry.validate(name, parsed)  # unknown tool or bad arguments: exit 2, nothing ran
     result = asyncio.run(registry.arun(name, parsed))
     if as_json:
         print_json(result.as_dict())

@@ -13,7 +13,7 @@ from typing import Any
 
 from langchain_core.tools import BaseTool, StructuredTool
 from langgraph.store.base import BaseStore
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
 from lottery.errors import ToolError
 
@@ -30,37 +30,36 @@ def parse_namespace(text: str) -> tuple[str, ...]:
     return parts
 
 
-class _Namespaced(BaseModel):
-    @field_validator("namespace", "source_namespace", "target_namespace", mode="after",
-                     check_fields=False)
-    @classmethod
-    def _ns(cls, v: str) -> str:
-        parse_namespace(v)
-        return v
+_NS_PATTERN = r"^/?[A-Za-z0-9_\-:]{1,64}(/[A-Za-z0-9_\-:]{1,64}){0,5}/?$"
 
 
-class ReadArgs(_Namespaced):
+def _ns_field(**kw: Any) -> Any:
+    return Field(default=DEFAULT_NAMESPACE, pattern=_NS_PATTERN,
+                 description="Where: 1-6 '/'-separated words, e.g. memory/notes.", **kw)
+
+
+class ReadArgs(BaseModel):
     """Arguments of ``memory_read``."""
 
     key: str = Field(min_length=1, max_length=200, description="The entry's key.")
-    namespace: str = Field(default=DEFAULT_NAMESPACE, description="Where, e.g. memory/notes.")
+    namespace: str = _ns_field()
 
 
-class WriteArgs(_Namespaced):
+class WriteArgs(BaseModel):
     """Arguments of ``memory_write``."""
 
     key: str = Field(min_length=1, max_length=200, description="The entry's key.")
     value: str = Field(max_length=_MAX_VALUE_CHARS, description="What to remember.")
-    namespace: str = Field(default=DEFAULT_NAMESPACE, description="Where, e.g. memory/notes.")
+    namespace: str = _ns_field()
 
 
-class CopyArgs(_Namespaced):
+class CopyArgs(BaseModel):
     """Arguments of ``memory_copy``."""
 
     source_key: str = Field(min_length=1, max_length=200)
     target_key: str = Field(min_length=1, max_length=200)
-    source_namespace: str = Field(default=DEFAULT_NAMESPACE)
-    target_namespace: str = Field(default=DEFAULT_NAMESPACE)
+    source_namespace: str = _ns_field()
+    target_namespace: str = _ns_field()
 
 
 def _resolve(store: BaseStore | None) -> BaseStore:
@@ -70,7 +69,7 @@ def _resolve(store: BaseStore | None) -> BaseStore:
         from langgraph.config import get_store
 
         found = get_store()
-    except RuntimeError:
+    except (RuntimeError, KeyError):  # not inside a graph run
         found = None
     if found is None:
         raise ToolError("memory tools need a store: run them inside a graph compiled with "
