@@ -13,7 +13,11 @@ in its "depends_on".
 {resources}Reply with one JSON object: {{"action": ..., "reason": ..., "query": ..., \
 "tool": ..., "tool_input": {{...}}, "subproblems": [{{"question": ..., "depends_on": []}}]}}."""
 
-PLANNER_TOOL_LINE = '\n- "tool": use one tool; give "tool" and its "tool_input" arguments.'
+PLANNER_TOOL_LINE = (
+    '\n- "tool": use one tool; give "tool" and its "tool_input" arguments. For "python" '
+    '(math word problems) and "logic" (logic puzzles) the program is written in a later step: '
+    'give "tool_input": {}.'
+)
 
 PLANNER_USER = "{goal_line}Question: {question}"
 
