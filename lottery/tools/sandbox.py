@@ -31,11 +31,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
-import ctypes.util
 import json
 import os
-import resource
 import secrets
 import shutil
 import signal
@@ -54,7 +51,6 @@ DEFAULT_IMPORTS: frozenset[str] = frozenset({
 })
 """Modules a program may import itself (the modules they import internally are not limited)."""
 
-_CLONE_NEWNET = 0x40000000
 _RESULT_LIMIT = 1 << 20
 
 
@@ -118,13 +114,13 @@ async def run_python(code: str, limits: SandboxLimits | None = None) -> SandboxR
 
 async def _spawn(workdir: str, limits: SandboxLimits, uid: int | None) -> dict:
     env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": workdir, "TMPDIR": workdir}
+    # The child sets its own limits first thing (no preexec_fn: unsafe with threads).
     args = [sys.executable, "-I", "-B", "-c", _BOOT, workdir, ",".join(sorted(limits.imports)),
-            str(limits.output_chars), str(uid if uid is not None else -1)]
-    unshare = _libc_unshare() if uid is not None else None
+            str(limits.output_chars), str(uid if uid is not None else -1), str(limits.cpu_s),
+            str(limits.memory_mb * 1024 * 1024), str(limits.file_bytes)]
     proc = await asyncio.create_subprocess_exec(
         *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE, cwd=workdir, env=env, start_new_session=True,
-        preexec_fn=lambda: _child_limits(limits, uid, unshare),
     )
     try:
         out, err = await asyncio.wait_for(_read(proc), timeout=limits.wall_s)
@@ -201,30 +197,6 @@ def _sandbox_uid() -> int | None:
     return 200_000 + secrets.randbelow(60_000)
 
 
-def _libc_unshare():  # type: ignore[no-untyped-def]
-    """``unshare`` from libc, looked up before fork (nothing is loaded in the child)."""
-    name = ctypes.util.find_library("c")
-    if not name:
-        return None
-    with contextlib.suppress(OSError, AttributeError):
-        return ctypes.CDLL(name, use_errno=True).unshare
-    return None
-
-
-def _child_limits(limits: SandboxLimits, uid: int | None, unshare) -> None:  # type: ignore[no-untyped-def]
-    """Runs in the child between fork and exec: only async-signal-safe-ish system calls."""
-    memory = limits.memory_mb * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_s, limits.cpu_s + 1))
-    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
-    if uid is not None and unshare is not None:
-        unshare(_CLONE_NEWNET)  # best effort: the audit hook blocks sockets anyway
-    if uid is None:  # not root: this user already runs processes, so 0 refuses any fork
-        resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
-
-
 def read_prefixes() -> list[str]:
     """Directories the sandboxed interpreter may read (its own installation)."""
     paths = sysconfig.get_paths()
@@ -237,7 +209,23 @@ _BOOT = r'''
 import builtins, io, json, os, sys, sysconfig, types
 import importlib, resource
 workdir, allowed, cap = sys.argv[1], frozenset(sys.argv[2].split(",")), int(sys.argv[3])
-uid = int(sys.argv[4])
+uid, cpu, memory, fsize = (int(a) for a in sys.argv[4:8])
+resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+if uid >= 0:
+    # Root: an empty network namespace (no interfaces) before dropping privileges;
+    # best effort, the audit hook below blocks sockets anyway.
+    import ctypes, ctypes.util
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True).unshare(0x40000000)
+    except (OSError, AttributeError, TypeError):
+        pass
+else:
+    # Not root: this user already runs processes, so a limit of 0 refuses any fork.
+    resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
 with open(os.path.join(workdir, "program.py"), encoding="utf-8") as fh:
     source = fh.read()
 # Import what the program may import now: the interpreter may live where the
