@@ -121,6 +121,23 @@ async def run_one(method: str, item: dict[str, Any], args: argparse.Namespace) -
     return record
 
 
+def summarize(records: list[dict[str, Any]], wall: float) -> list[dict[str, Any]]:
+    """Accuracy and compute per (set, method) over the records so far."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in records:
+        groups.setdefault((r["set"], r["method"]), []).append(r)
+    return [{
+        "set": s, "method": m, "n": len(recs),
+        "accuracy": round(sum(r["correct"] for r in recs) / len(recs), 4),
+        "errors": sum(1 for r in recs if r.get("error")),
+        "calls": sum(r.get("calls", 0) for r in recs),
+        "prompt_tokens": sum(r.get("prompt_tokens", 0) for r in recs),
+        "completion_tokens": sum(r.get("completion_tokens", 0) for r in recs),
+        "mean_item_wall_s": round(sum(r["wall_s"] for r in recs) / len(recs), 1),
+        "elapsed_s": round(wall, 1),
+    } for (s, m), recs in sorted(groups.items())]
+
+
 async def main(args: argparse.Namespace) -> int:
     sets = [s for part in args.sets.split(",") for s in (LOGIC_SETS if part == "logic" else [part])]
     methods = args.methods.split(",")
@@ -141,32 +158,31 @@ async def main(args: argparse.Namespace) -> int:
             return rec
 
     item_set: dict[str, str] = {}
+    per_set = []
     for name in sets:
         items = load(name, args.limit)
         for it in items:
             item_set[it["id"]] = name
-        for method in methods:
-            t0 = time.perf_counter()
-            recs = await asyncio.gather(*(guarded(method, it) for it in items))
-            records.extend(recs)
-            n = len(recs)
-            summary.append({
-                "set": name, "method": method, "n": n,
-                "accuracy": round(sum(r["correct"] for r in recs) / max(n, 1), 4),
-                "errors": sum(1 for r in recs if r.get("error")),
-                "calls": sum(r.get("calls", 0) for r in recs),
-                "prompt_tokens": sum(r.get("prompt_tokens", 0) for r in recs),
-                "completion_tokens": sum(r.get("completion_tokens", 0) for r in recs),
-                "wall_s": round(time.perf_counter() - t0, 1),
-            })
-            print(json.dumps(summary[-1]), flush=True)
-            out_path.write_text(json.dumps({"args": vars(args), "started": started,
-                                            "summary": summary, "records": records}, indent=1))
-    print("\n| set | method | n | accuracy | calls | prompt tok | completion tok | wall s |")
+        per_set.append(items)
+    # Round-robin over sets, then methods per item, so a cut-short run is still balanced.
+    jobs = [(method, items[i]) for i in range(max(map(len, per_set), default=0))
+            for items in per_set if i < len(items) for method in methods]
+    t0 = time.perf_counter()
+
+    async def job(method: str, item: dict[str, Any]) -> None:
+        records.append(await guarded(method, item))
+        summary[:] = summarize(records, time.perf_counter() - t0)
+        out_path.write_text(json.dumps({"args": vars(args), "started": started,
+                                        "summary": summary, "records": records}, indent=1))
+
+    # Every (set, method, item) at once under one concurrency limit: if a run is cut
+    # short, each method has results on the same kind of items so far.
+    await asyncio.gather(*(job(m, it) for m, it in jobs))
+    print("\n| set | method | n | accuracy | calls | prompt tok | completion tok | item wall s |")
     print("|---|---|---|---|---|---|---|---|")
     for s in summary:
         print(f"| {s['set']} | {s['method']} | {s['n']} | {s['accuracy']:.1%} | {s['calls']} | "
-              f"{s['prompt_tokens']} | {s['completion_tokens']} | {s['wall_s']} |")
+              f"{s['prompt_tokens']} | {s['completion_tokens']} | {s['mean_item_wall_s']} |")
     print(f"\nwrote {out_path}")
     return 0
 
