@@ -37,7 +37,6 @@ import secrets
 import shutil
 import signal
 import sys
-import sysconfig
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -195,14 +194,6 @@ def _sandbox_uid() -> int | None:
     if os.geteuid() != 0:
         return None
     return 200_000 + secrets.randbelow(60_000)
-
-
-def read_prefixes() -> list[str]:
-    """Directories the sandboxed interpreter may read (its own installation)."""
-    paths = sysconfig.get_paths()
-    keys = ("stdlib", "platstdlib", "purelib", "platlib")
-    dirs = {os.path.realpath(paths[k]) for k in keys if k in paths}
-    return sorted(dirs)
 
 
 _BOOT = r'''

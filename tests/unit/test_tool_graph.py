@@ -6,10 +6,12 @@ from collections.abc import Sequence
 
 from langchain_core.messages import BaseMessage
 from langgraph.store.memory import InMemoryStore
+from rich.console import Console
 
 from lottery import asolve
 from lottery.nodes import prompts
 from lottery.nodes.memory import problem_namespace
+from lottery.render import problem_tree
 from lottery.stores import Document, InMemoryKnowledgeBase
 from lottery.testing import ScriptedChatModel
 from tests.unit.scripted import decision, question_of, step_of
@@ -55,6 +57,9 @@ async def test_python_tool_program_answers_the_question():
     assert result.root["evidence"][-1]["source"] == "tool:python"
     stored = await store.aget(problem_namespace(result.run_id), "0")
     assert stored.value["tool_call"]["result"]["output"] == "18"  # part of the stored run
+    console = Console(record=True, width=200)
+    console.print(problem_tree(result.tree))
+    assert "tool:python: 18 (1 of 1 programs agree)" in console.export_text()  # and the trace
 
 
 async def test_program_error_goes_back_to_the_model_once():
