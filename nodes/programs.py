@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.runnables.config import ensure_config
 
 from lottery.graphs.context import Context
 from lottery.nodes import prompts
@@ -87,7 +88,10 @@ async def sample(ctx: Context, messages: list[BaseMessage], n: int, reply: Reply
     kwargs: dict[str, Any] = {"max_tokens": ctx.max_completion_tokens}
     if n > 1:
         kwargs.update(n=n, temperature=ctx.program_temperature)
-    result = await ctx.llm.agenerate([messages], **kwargs)
+    config = ensure_config()  # the node's callbacks (tracing) follow the call
+    result = await ctx.llm.agenerate([messages], callbacks=config.get("callbacks"),
+                                     tags=config.get("tags"), metadata=config.get("metadata"),
+                                     **kwargs)
     generations = result.generations[0]
     reply.add(generations[0].message)  # type: ignore[attr-defined]
     return [g.text for g in generations]
