@@ -86,6 +86,18 @@ class Context:
         default=True,
         metadata={"description": "Without base_url, start (or reuse) a local vLLM server."},
     )
+    web_search: bool = field(
+        default=False,
+        metadata={"description": "Offer the web_search tool (needs network and `wikipedia`)."},
+    )
+    program_samples: int = field(
+        default=5,
+        metadata={"description": "Programs sampled per python/logic tool call; "
+                  "their executed answers are voted on."},
+    )
+    program_temperature: float = field(
+        default=0.7, metadata={"description": "Sampling temperature of those programs."}
+    )
 
     # Injected objects (Python callers and tests); never read from the environment.
     chat_model: Any = field(default=None, repr=False, compare=False)
@@ -102,7 +114,8 @@ class Context:
             object.__setattr__(self, f.name, _coerce(f.name, env, f.default))
         if self.reuse_ttl_s < 0:
             raise ConfigurationError(f"reuse_ttl_s must be 0 or more, got {self.reuse_ttl_s}")
-        for name in ("max_depth", "max_calls", "max_tokens", "max_fanout", "top_k"):
+        for name in ("max_depth", "max_calls", "max_tokens", "max_fanout", "top_k",
+                     "program_samples"):
             if getattr(self, name) < (0 if name == "max_depth" else 1):
                 raise ConfigurationError(f"{name} must be positive, got {getattr(self, name)}")
         if self.search_mode not in ("bm25", "vector", "hybrid"):
@@ -170,7 +183,7 @@ class Context:
             return self.tools
         from lottery.tools import default_registry
 
-        return default_registry()
+        return default_registry(knowledge=self.kb, web_search=self.web_search)
 
 
 _INJECTED = {"chat_model", "knowledge", "tools"}
