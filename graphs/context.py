@@ -19,6 +19,7 @@ from lottery.errors import ConfigurationError
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
+    from lottery.graphs.tracing import Telemetry
     from lottery.stores.knowledge import KnowledgeBase
     from lottery.tools.registry import ToolRegistry
 
@@ -77,6 +78,10 @@ class Context:
     chat_model: Any = field(default=None, repr=False, compare=False)
     knowledge: Any = field(default=None, repr=False, compare=False)
     tools: Any = field(default=None, repr=False, compare=False)
+    tracer_provider: Any = field(default=None, repr=False, compare=False)
+    """OpenTelemetry tracer provider; the global one (no-op unless the app set one) if None."""
+    meter_provider: Any = field(default=None, repr=False, compare=False)
+    """OpenTelemetry meter provider; the global one if None."""
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -136,7 +141,15 @@ class Context:
         return default_registry()
 
 
-_INJECTED = {"chat_model", "knowledge", "tools"}
+    @cached_property
+    def telemetry(self) -> Telemetry:
+        """Spans and metrics of the runs of this context (see ``graphs/tracing.py``)."""
+        from lottery.graphs.tracing import Telemetry
+
+        return Telemetry.for_context(self)
+
+
+_INJECTED = {"chat_model", "knowledge", "tools", "tracer_provider", "meter_provider"}
 
 
 def _coerce(name: str, raw: str, default: Any) -> Any:

@@ -111,7 +111,7 @@ async def asolve(
         strategy: ``algorithm1`` (default), ``direct`` or ``cot``.
         context: full settings; keyword ``settings`` (any :class:`Context` field, e.g.
             ``base_url``, ``model``, ``max_depth``, ``max_calls``, ``chat_model``,
-            ``knowledge``, ``tools``) override it.
+            ``knowledge``, ``tools``, ``tracer_provider``, ``meter_provider``) override it.
         store: memory M (a LangGraph ``BaseStore``); an in-memory one by default.
         checkpointer: makes the run durable and resumable under ``thread_id``.
         thread_id: id of the run (and of its checkpoint thread).
@@ -131,9 +131,11 @@ async def asolve(
     try:
         ctx.llm  # noqa: B018 - fail fast on a missing server setting
         state = await graph.ainvoke({"question": question}, config=config, context=ctx)
-    except LotteryError:
-        raise
-    except Exception as exc:
+    except BaseException as exc:
+        if "telemetry" in ctx.__dict__:  # close the run's spans, marked with the error
+            ctx.telemetry.abort(exc)
+        if isinstance(exc, LotteryError) or not isinstance(exc, Exception):
+            raise
         if is_transient(exc) or type(exc).__module__.startswith("openai"):
             raise ModelServerError(
                 f"model server at {ctx.base_url or 'the injected chat model'} failed: "
