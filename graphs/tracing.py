@@ -105,7 +105,9 @@ class Telemetry:
             if parts.hostname:
                 self._server["server.address"] = parts.hostname
                 self._server["server.port"] = parts.port or (443 if parts.scheme == "https" else 80)
-        meter = mp.get_meter(SCOPE)
+        # Instruments made on the API's proxy meter are kept by it for ever: one set per run
+        # would leak in a long-lived server, so an unconfigured meter gets no-op instruments.
+        meter = mp.get_meter(SCOPE) if self.metrics_enabled else metrics.NoOpMeter(SCOPE)
         self.operation_duration = meter.create_histogram(
             "gen_ai.client.operation.duration", unit="s",
             description="Duration of model calls (GenAI semantic conventions).",
@@ -241,6 +243,9 @@ class Telemetry:
     def model_call(self, messages: Sequence[BaseMessage], params: dict[str, Any]
                    ) -> Iterator[ModelCall]:
         """A GenAI inference span (``chat <model>``) and metrics around one model call."""
+        if not self.enabled and not self.metrics_enabled:  # telemetry off: nothing to record
+            yield ModelCall(self, "")
+            return
         call = ModelCall(self, _node_name())
         base = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": self.provider_name,
                 "gen_ai.request.model": self.model, **self._server}

@@ -162,7 +162,7 @@ async def test_server_address_and_port_come_from_the_model_server_url():
     from lottery.graphs.context import Context
 
     llm = ChatOpenAI(base_url="http://10.1.2.3:8123/v1", model="qwen", api_key="x")
-    tel = Context(chat_model=llm).telemetry
+    tel = Context(chat_model=llm, meter_provider=MeterProvider()).telemetry
     assert tel.provider_name == "openai" and tel.model == "qwen"
     with tel.model_call([], {}) as call:
         pass
@@ -289,3 +289,16 @@ async def test_a_failed_run_still_ends_its_spans_marked_as_errors():
     failed = [s for s in spans if s.name.startswith("chat ")
               and s.status.status_code is StatusCode.ERROR]
     assert failed and failed[0].attributes["error.type"] == "ValueError"
+
+
+async def test_runs_without_a_meter_provider_leave_nothing_behind_in_the_global_api():
+    # The API's proxy meter provider keeps every meter and instrument made on it; a server
+    # answering many questions must not grow it by one set per run.
+    from opentelemetry import metrics
+
+    proxy = metrics.get_meter_provider()
+    before = len(getattr(proxy, "_meters", []))
+    for _ in range(3):
+        await asolve("2 + 2?", chat_model=ScriptedChatModel(
+            respond=lambda m: '{"action": "solve"}' if "plan" in m[0].content else "Answer: 4"))
+    assert len(getattr(proxy, "_meters", [])) == before
