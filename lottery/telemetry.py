@@ -49,6 +49,20 @@ class TelemetrySetup:
     def enabled(self) -> bool:
         return self.tracer_provider is not None or self.meter_provider is not None
 
+    def install_global(self) -> None:
+        """Make these the process's global providers: for a server's own start-up code only.
+
+        A long-running process (an API server) whose runs do not pass providers
+        in calls this once; the library then finds them through the global API.
+        The API refuses (with a warning) to replace a provider already set.
+        """
+        from opentelemetry import metrics, trace
+
+        if self.tracer_provider is not None:
+            trace.set_tracer_provider(self.tracer_provider)
+        if self.meter_provider is not None:
+            metrics.set_meter_provider(self.meter_provider)
+
     def shutdown(self) -> None:
         """Flush what is buffered and stop the exporters (call once, before the process exits)."""
         if self.tracer_provider is not None:

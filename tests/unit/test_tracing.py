@@ -302,3 +302,16 @@ async def test_runs_without_a_meter_provider_leave_nothing_behind_in_the_global_
         await asolve("2 + 2?", chat_model=ScriptedChatModel(
             respond=lambda m: '{"action": "solve"}' if "plan" in m[0].content else "Answer: 4"))
     assert len(getattr(proxy, "_meters", [])) == before
+
+
+async def test_a_run_stopped_by_its_budget_closes_the_unfinished_problems():
+    result, spans, _ = await traced_run(max_calls=5)
+    assert result.best_effort and result.stop_reason == "budget"
+    run = next(s for s in spans if s.parent is None)
+    assert run.attributes["lottery.stop_reason"] == "budget"
+    assert run.attributes["lottery.best_effort"] is True
+    assert any(e.name == "budget nearly spent" for e in run.events)
+    problems = {s.name: s.attributes["lottery.problem.status"] for s in spans
+                if s.name.startswith("problem ")}
+    assert problems["problem 0"] == "done"  # answered directly from what was known
+    assert "unfinished" in problems.values()
