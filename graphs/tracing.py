@@ -475,12 +475,12 @@ async def _step(tel: Telemetry, step: str, fn: Callable[..., Awaitable[Any]], ar
         out = await fn(*args, **kwargs)
         update = (out.get("problems") or {}).get(pid, {})
         _describe(tel, step, span, problem, update, out, time.perf_counter() - start)
-    if step == "planner" and update.get("decision"):
-        problem_span = run.problems.get(pid)
-        if problem_span is not None:
-            problem_span.set_attribute("lottery.problem.decision", update["decision"])
-            if tel.capture_content:
-                problem_span.set_attribute("lottery.problem.question", problem["question"])
+    decision = update.get("decision") or problem.get("decision")
+    problem_span = run.problems.get(pid)
+    if problem_span is not None and decision:  # by the planner, or by a rule (depth limit)
+        problem_span.set_attribute("lottery.problem.decision", decision)
+        if tel.capture_content:
+            problem_span.set_attribute("lottery.problem.question", problem["question"])
     if update.get("status") == "done":
         tel.end_problem(run, pid, "done")
     return out

@@ -315,3 +315,11 @@ async def test_a_run_stopped_by_its_budget_closes_the_unfinished_problems():
                 if s.name.startswith("problem ")}
     assert problems["problem 0"] == "done"  # answered directly from what was known
     assert "unfinished" in problems.values()
+
+
+async def test_problems_solved_by_the_depth_rule_say_so_on_their_span():
+    _, spans, _ = await traced_run(max_depth=1)
+    named = by_name(spans)
+    assert "planner 0.1" not in named  # depth limit: solved without asking the planner
+    assert named["problem 0.1"].attributes["lottery.problem.decision"] == "solve"
+    assert parent_of(named["solve 0.1"], spans) is named["problem 0.1"]
