@@ -26,6 +26,7 @@ import contextlib
 import gc
 import json
 import platform
+import random
 import statistics
 import sys
 import time
@@ -150,11 +151,13 @@ async def main(runs: int, warmup: int) -> dict[str, Any]:
     for mode in MODES:
         c, w = sorted(cpu[mode]), sorted(wall[mode])
         med = statistics.median(c)
+        low, high = paired_ci(cpu[mode], cpu["uninstrumented"])
         rows[mode] = {
             "cpu_median_ms": round(med, 3), "cpu_p10_ms": round(c[len(c) // 10], 3),
             "cpu_p90_ms": round(c[9 * len(c) // 10], 3),
             "wall_median_ms": round(statistics.median(w), 3),
             "cpu_overhead_vs_uninstrumented_pct": round(100 * (med - base) / base, 2),
+            "cpu_paired_diff_ms_95ci": [round(low, 3), round(high, 3)],
             "cpu_overhead_per_span_us": (round(1000 * (med - base) / spans[mode], 1)
                                          if spans[mode] else None),
             "spans_per_run": spans[mode],
@@ -165,6 +168,15 @@ async def main(runs: int, warmup: int) -> dict[str, Any]:
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "modes": rows}
 
 
+def paired_ci(runs: list[float], baseline: list[float], rounds: int = 2000
+              ) -> tuple[float, float]:
+    """95 % bootstrap interval of the median per-round difference (runs were interleaved)."""
+    diffs = [a - b for a, b in zip(runs, baseline, strict=True)]
+    rng = random.Random(7)
+    medians = sorted(statistics.median(rng.choices(diffs, k=len(diffs))) for _ in range(rounds))
+    return medians[int(0.025 * rounds)], medians[int(0.975 * rounds) - 1]
+
+
 def markdown(result: dict[str, Any]) -> str:
     lines = [
         f"Scripted Algorithm 1 run (divide into 3 parallel sub-problems: retrieve, tool, solve; "
@@ -173,15 +185,17 @@ def markdown(result: dict[str, Any]) -> str:
         f"{result['python']}, {result['date']}. CPU time of the process per run (robust to "
         f"other load on the machine); wall-clock median for reference.",
         "",
-        "| mode | CPU median ms | CPU p10–p90 ms | vs uninstrumented | per span | spans/run "
-        "| wall median ms |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| mode | CPU median ms | CPU p10–p90 ms | vs uninstrumented | paired diff, 95 % CI "
+        "| per span | spans/run | wall median ms |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for mode, r in result["modes"].items():
         per_span = (f"{r['cpu_overhead_per_span_us']} µs" if r["cpu_overhead_per_span_us"]
                     else "–")
+        ci = r["cpu_paired_diff_ms_95ci"]
         lines.append(f"| {mode} | {r['cpu_median_ms']} | {r['cpu_p10_ms']}–{r['cpu_p90_ms']} | "
-                     f"{r['cpu_overhead_vs_uninstrumented_pct']:+.1f} % | {per_span} | "
+                     f"{r['cpu_overhead_vs_uninstrumented_pct']:+.1f} % | "
+                     f"{ci[0]:+.3f} … {ci[1]:+.3f} ms | {per_span} | "
                      f"{r['spans_per_run']} | {r['wall_median_ms']} |")
     return "\n".join(lines) + "\n"
 

@@ -510,6 +510,7 @@ def _describe(tel: Telemetry, step: str, span: Span, problem: dict[str, Any],
         span.set_attributes({
             **attrs, "lottery.retrieval.k": ctx.top_k if ctx is not None else 0,
             "lottery.retrieval.knowledge_base": getattr(kb, "name", "") or "",
+            "gen_ai.data_source.id": getattr(kb, "name", "") or "",
             "lottery.retrieval.hits": sum(1 for e in added if "ref" in e),
         })
         tel.retrieval_duration.record(seconds, attrs)
