@@ -140,7 +140,6 @@ class Context:
 
         return default_registry()
 
-
     @cached_property
     def telemetry(self) -> Telemetry:
         """Spans and metrics of the runs of this context (see ``graphs/tracing.py``)."""
