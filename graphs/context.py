@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     import httpx
     from langchain_core.language_models import BaseChatModel
 
+    from lottery.graphs.tracing import Telemetry
     from lottery.stores.knowledge import KnowledgeBase
     from lottery.tools.registry import ToolRegistry
 
@@ -103,6 +104,10 @@ class Context:
     chat_model: Any = field(default=None, repr=False, compare=False)
     knowledge: Any = field(default=None, repr=False, compare=False)
     tools: Any = field(default=None, repr=False, compare=False)
+    tracer_provider: Any = field(default=None, repr=False, compare=False)
+    """OpenTelemetry tracer provider; the global one (no-op unless the app set one) if None."""
+    meter_provider: Any = field(default=None, repr=False, compare=False)
+    """OpenTelemetry meter provider; the global one if None."""
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -185,8 +190,15 @@ class Context:
 
         return default_registry(knowledge=self.kb, web_search=self.web_search)
 
+    @cached_property
+    def telemetry(self) -> Telemetry:
+        """Spans and metrics of the runs of this context (see ``graphs/tracing.py``)."""
+        from lottery.graphs.tracing import Telemetry
 
-_INJECTED = {"chat_model", "knowledge", "tools"}
+        return Telemetry.for_context(self)
+
+
+_INJECTED = {"chat_model", "knowledge", "tools", "tracer_provider", "meter_provider"}
 
 
 def _coerce(name: str, raw: str, default: Any) -> Any:

@@ -134,7 +134,8 @@ async def asolve(
         strategy: ``algorithm1`` (default), ``direct`` or ``cot``.
         context: full settings; keyword ``settings`` (any :class:`Context` field, e.g.
             ``base_url``, ``model``, ``max_depth``, ``max_calls``, ``reuse``,
-            ``reuse_ttl_s``, ``chat_model``, ``knowledge``, ``tools``) override it.
+            ``reuse_ttl_s``, ``chat_model``, ``knowledge``, ``tools``, ``tracer_provider``,
+            ``meter_provider``) override it.
         store: memory M (a LangGraph ``BaseStore``); with ``checkpointer`` and no
             ``memory``, the run is not recorded in the SQL database.
         checkpointer: makes the run durable and resumable under ``thread_id``.
@@ -314,9 +315,11 @@ def _model_errors(ctx: Context, resume_id: str | None = None) -> Iterator[None]:
     """Server failures as :class:`ModelServerError`; framework errors pass unchanged."""
     try:
         yield
-    except LotteryError:
-        raise
-    except Exception as exc:
+    except BaseException as exc:
+        if "telemetry" in ctx.__dict__:  # close the run's spans, marked with the error
+            ctx.telemetry.abort(exc)
+        if isinstance(exc, LotteryError) or not isinstance(exc, Exception):
+            raise
         if is_transient(exc) or type(exc).__module__.startswith("openai"):
             resume = (f"; once it is back, resume with `lottery resume {resume_id}` (or "
                       f"thread_id={resume_id!r})" if resume_id else "")
@@ -338,7 +341,7 @@ def _run_or_none(runs: RunStore, run_id: str) -> dict[str, Any] | None:
 
 
 _CONTEXT_FIELDS = {f.name for f in fields(Context)}
-_NOT_RECORDED = {"api_key", "chat_model", "knowledge", "tools"}
+_NOT_RECORDED = {"api_key", "chat_model", "knowledge", "tools", "tracer_provider", "meter_provider"}
 
 
 def _settings_of(ctx: Context) -> dict[str, Any]:

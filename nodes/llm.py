@@ -75,7 +75,9 @@ async def complete(
             "type": "json_schema",
             "json_schema": {"name": "decision", "schema": json_schema},
         }}
-    message = await ctx.llm.bind(**kwargs).ainvoke(messages)
+    with ctx.telemetry.model_call(messages, kwargs) as call:
+        message = await ctx.llm.bind(**kwargs).ainvoke(messages)
+        call.done(message)
     reply.add(message)
     return reply
 
