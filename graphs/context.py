@@ -122,9 +122,9 @@ class Context:
         """The knowledge base D to retrieve from."""
         if self.knowledge is not None:
             return self.knowledge
-        from lottery.stores.knowledge import InMemoryKnowledgeBase
+        from lottery.stores.knowledge import open_knowledge_base
 
-        return InMemoryKnowledgeBase(self.knowledge_base)
+        return open_knowledge_base(self.knowledge_base)
 
     @cached_property
     def registry(self) -> ToolRegistry:

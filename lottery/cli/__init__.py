@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from lottery.cli import ask
+from lottery.cli import ask, kb
 
 app = typer.Typer(
     name="lottery",
@@ -14,6 +14,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.command("ask")(ask.ask)
+app.add_typer(kb.app, name="kb")
 
 
 def main() -> None:
