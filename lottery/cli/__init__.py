@@ -17,6 +17,11 @@ app.command("ask")(ask.ask)
 app.add_typer(kb.app, name="kb")
 
 
+@app.callback()
+def _root() -> None:
+    """Answer questions with a small model driven by Algorithm 1 (Lottery LLM hypothesis)."""
+
+
 def main() -> None:
     """Entry point of the ``lottery`` script."""
     app()
