@@ -68,6 +68,11 @@ class Context:
     search_mode: str = field(
         default="hybrid", metadata={"description": "Retrieval ranking: bm25, vector or hybrid."}
     )
+    context_budget: int = field(
+        default=1500,
+        metadata={"description": "Tokens of a question's context shown as they are; a longer "
+                  "context is split and only its pieces relevant to the question are kept."},
+    )
     structured_output: bool = field(
         default=True,
         metadata={"description": "Ask the server for JSON-schema constrained decisions."},
@@ -77,6 +82,7 @@ class Context:
     chat_model: Any = field(default=None, repr=False, compare=False)
     knowledge: Any = field(default=None, repr=False, compare=False)
     tools: Any = field(default=None, repr=False, compare=False)
+    embeddings: Any = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -86,7 +92,8 @@ class Context:
             if env is None or getattr(self, f.name) != f.default:
                 continue
             object.__setattr__(self, f.name, _coerce(f.name, env, f.default))
-        for name in ("max_depth", "max_calls", "max_tokens", "max_fanout", "top_k"):
+        for name in ("max_depth", "max_calls", "max_tokens", "max_fanout", "top_k",
+                     "context_budget"):
             if getattr(self, name) < (0 if name == "max_depth" else 1):
                 raise ConfigurationError(f"{name} must be positive, got {getattr(self, name)}")
         if self.search_mode not in ("bm25", "vector", "hybrid"):
@@ -124,7 +131,16 @@ class Context:
             return self.knowledge
         from lottery.stores.knowledge import open_knowledge_base
 
-        return open_knowledge_base(self.knowledge_base)
+        return open_knowledge_base(self.knowledge_base, embeddings=self.embedder)
+
+    @cached_property
+    def embedder(self) -> Any:
+        """Text embeddings: the injected ones, else the configured ones (loaded on first use)."""
+        if self.embeddings is not None:
+            return self.embeddings
+        from lottery.stores.embeddings import embeddings_from_env
+
+        return embeddings_from_env()
 
     @cached_property
     def registry(self) -> ToolRegistry:
@@ -136,7 +152,7 @@ class Context:
         return default_registry()
 
 
-_INJECTED = {"chat_model", "knowledge", "tools"}
+_INJECTED = {"chat_model", "knowledge", "tools", "embeddings"}
 
 
 def _coerce(name: str, raw: str, default: Any) -> Any:

@@ -22,6 +22,7 @@ from langgraph.types import Send
 from lottery.errors import InputError
 from lottery.graphs.context import Context
 from lottery.graphs.state import Problem, State, Task, new_problem
+from lottery.nodes.preprocess import attach_context
 
 ROOT = "0"
 _REF = re.compile(r"#(\d+)")
@@ -66,6 +67,8 @@ async def schedule(state: State, runtime: Runtime[Context], config: RunnableConf
     if ROOT not in problems:  # first step: the root problem is the question
         question = validate_question(state.get("question"), ctx.max_input_chars)
         problems = {ROOT: new_problem(ROOT, question)}
+        if state.get("context"):  # retrieval from the prompt: keep the relevant pieces
+            problems = {ROOT: await attach_context(problems[ROOT], state["context"], ctx)}
         updates[ROOT] = dict(problems[ROOT])
         out.update(run_id=run_id_of(config), answer=None, best_effort=False, stop_reason=None)
     for p in problems.values():

@@ -165,9 +165,11 @@ class EmbeddedKnowledgeBase(KnowledgeBase):
         good = check_batch(documents, report)
         if not good:
             return report
-        embeddings = self._need_embeddings()
         try:
-            vectors = await asyncio.to_thread(embeddings.embed_documents, [d.text for d in good])
+            vectors: list[list[float] | None] = (
+                [None] * len(good) if self._embeddings is None  # a keyword-only knowledge base
+                else await asyncio.to_thread(self._embeddings.embed_documents,
+                                             [d.text for d in good]))
         except (StoreError, ConfigurationError):
             raise
         except Exception as exc:  # a model failure must not look like success
@@ -177,14 +179,15 @@ class EmbeddedKnowledgeBase(KnowledgeBase):
         await self._run(self._write, good, vectors, report)
         return report
 
-    def _write(self, docs: list[Document], vectors: list[list[float]],
+    def _write(self, docs: list[Document], vectors: list[list[float] | None],
                report: UpsertReport) -> None:
         conn = self._connect(create=True)
         assert conn is not None
-        dim = len(vectors[0]) if vectors else None
+        dim = len(vectors[0]) if vectors and vectors[0] is not None else None
         conn.execute("BEGIN IMMEDIATE")
         try:
-            self._check_model(conn, dim)
+            if self._embeddings is not None:
+                self._check_model(conn, dim)
             for doc, vec in zip(docs, vectors, strict=True):
                 existed = conn.execute("SELECT 1 FROM docs WHERE tenant=? AND id=?",
                                        (self.tenant, doc.id)).fetchone()
@@ -193,7 +196,7 @@ class EmbeddedKnowledgeBase(KnowledgeBase):
                     "ON CONFLICT (tenant, id) DO UPDATE SET text=excluded.text, "
                     "metadata=excluded.metadata, vector=excluded.vector",
                     (self.tenant, doc.id, doc.text, json.dumps(dict(doc.metadata)),
-                     np.asarray(vec, dtype=np.float32).tobytes()),
+                     None if vec is None else np.asarray(vec, dtype=np.float32).tobytes()),
                 )
                 if existed:
                     report.updated += 1

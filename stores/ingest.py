@@ -133,10 +133,13 @@ def _run_loader(kind: str, path: Path) -> list[tuple[str, dict[str, Any]]]:
             return [(d.page_content, {"page": int(d.metadata.get("page", 0)) + 1}) for d in docs]
         from langchain_community.document_loaders import BSHTMLLoader
 
-        docs = BSHTMLLoader(str(path), open_encoding="utf-8").load()
+        docs = BSHTMLLoader(str(path), open_encoding="utf-8",
+                            bs_kwargs={"features": "html.parser"},
+                            get_text_separator="\n").load()
         return [(d.page_content, {"html_title": d.metadata.get("title", "")}) for d in docs]
     except ImportError as exc:
-        raise FileProblem(f"{kind} support needs {exc.name}: pip install lottery-llm") from None
+        raise FileProblem(f"{kind} support is missing a package ({exc}): "
+                          "reinstall lottery-llm") from None
     except Exception as exc:  # loaders raise anything from parser internals
         raise FileProblem(f"cannot parse as {kind}: {type(exc).__name__}: {exc}") from None
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -28,7 +28,7 @@ def _open(kb: str, tenant: str | None) -> KnowledgeBase:
 @app.command("add")
 @cli_errors
 def add(
-    paths: list[Path] = typer.Argument(..., help="Files or directories (walked recursively)."),
+    paths: Annotated[list[Path], typer.Argument(help="Files or directories (walked recursively).")],
     kb: str = KB_OPTION,
     tenant: str | None = TENANT_OPTION,
     as_json: bool = JSON_OPTION,
@@ -42,7 +42,7 @@ def add(
         out.print(f"{kb}: {summary['added']} chunks added, {summary['updated']} updated, "
                   f"{len(summary['failed'])} failed ({summary['files']} files read)")
         for where, why in summary["failed"].items():
-            stderr().print(f"[red]failed[/] {where}: {why}", markup=True, highlight=False)
+            stderr().print(f"[red]failed[/] {where}: {why}", highlight=False, soft_wrap=True)
     if summary["failed"] and not summary["added"] and not summary["updated"]:
         raise typer.Exit(1)
 
