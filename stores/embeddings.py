@@ -106,6 +106,40 @@ class RemoteEmbeddings(Embeddings):
         return self.embed_documents([text])[0]
 
 
+class CachedEmbeddings(Embeddings):
+    """Remembers the vector of every text it embedded (in memory), so repeats cost nothing.
+
+    Useful where the same passages come back (prompt preprocessing of similar
+    contexts, benchmarks). Thread-safe for reads and writes of the cache.
+    """
+
+    def __init__(self, inner: Embeddings, *, max_items: int = 200_000) -> None:
+        self.inner = inner
+        self.model_id = model_id(inner)
+        self._cache: dict[str, list[float]] = {}
+        self._max = max_items
+        self._lock = threading.Lock()
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Embed passages, computing only those not seen before."""
+        with self._lock:
+            missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        if missing:
+            fresh = self.inner.embed_documents(missing)
+            with self._lock:
+                if len(self._cache) + len(missing) > self._max:
+                    self._cache.clear()
+                self._cache.update(zip(missing, fresh, strict=True))
+                return [self._cache[t] if t in self._cache else fresh[missing.index(t)]
+                        for t in texts]
+        with self._lock:
+            return [self._cache[t] for t in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        """Embed a query (cached like a passage)."""
+        return self.embed_documents([text])[0]
+
+
 def _normalise(vector: Sequence[float]) -> list[float]:
     norm = sum(x * x for x in vector) ** 0.5 or 1.0
     return [x / norm for x in vector]

@@ -98,13 +98,16 @@ class WeaviateKnowledgeBase(KnowledgeBase):
             raise ConfigurationError(f"WEAVIATE_URL={self.url!r} is not an http(s) URL")
         grpc = urlparse(self._grpc_url or f"{http.scheme}://{http.hostname}:50051")
         secure = http.scheme == "https"
-        client = weaviate.use_async_with_custom(
-            http_host=http.hostname, http_port=http.port or (443 if secure else 80),
-            http_secure=secure, grpc_host=grpc.hostname or http.hostname,
-            grpc_port=grpc.port or 50051, grpc_secure=grpc.scheme == "https",
-            auth_credentials=Auth.api_key(self._api_key) if self._api_key else None,
-            additional_config=AdditionalConfig(timeout=Timeout(init=10, query=60, insert=120)),
-        )
+        try:
+            client = weaviate.use_async_with_custom(
+                http_host=http.hostname, http_port=http.port or (443 if secure else 80),
+                http_secure=secure, grpc_host=grpc.hostname or http.hostname,
+                grpc_port=grpc.port or 50051, grpc_secure=grpc.scheme == "https",
+                auth_credentials=Auth.api_key(self._api_key) if self._api_key else None,
+                additional_config=AdditionalConfig(timeout=Timeout(init=10, query=60, insert=120)),
+            )
+        except ValueError as exc:  # pydantic validation of the connection parameters
+            raise ConfigurationError(f"WEAVIATE_URL={self.url!r}: {exc}".splitlines()[0]) from None
         try:
             await client.connect()
         except Exception as exc:  # the client raises several connection error types
