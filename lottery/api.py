@@ -102,6 +102,7 @@ async def asolve(
     store: BaseStore | None = None,
     checkpointer: BaseCheckpointSaver | None = None,
     thread_id: str | None = None,
+    document: str | None = None,
     **settings: Any,
 ) -> SolveResult:
     """Answer ``question`` with a small model driven by Algorithm 1 (or a baseline).
@@ -115,6 +116,8 @@ async def asolve(
         store: memory M (a LangGraph ``BaseStore``); an in-memory one by default.
         checkpointer: makes the run durable and resumable under ``thread_id``.
         thread_id: id of the run (and of its checkpoint thread).
+        document: material the question is about; over ``context_budget`` tokens only its
+            pieces relevant to the question reach the model (algorithm1 only).
 
     Raises:
         InputError: the question is unusable.
@@ -130,7 +133,10 @@ async def asolve(
     start = time.perf_counter()
     try:
         ctx.llm  # noqa: B018 - fail fast on a missing server setting
-        state = await graph.ainvoke({"question": question}, config=config, context=ctx)
+        inputs: dict[str, Any] = {"question": question}
+        if document:
+            inputs["context"] = document
+        state = await graph.ainvoke(inputs, config=config, context=ctx)
     except LotteryError:
         raise
     except Exception as exc:

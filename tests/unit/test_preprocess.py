@@ -74,3 +74,19 @@ def test_relative_score_fusion_follows_weaviate() -> None:
     # a: 0.25*1 + 0.75*0.5 = 0.625; b: 0.25*0.5 + 0 = 0.125; c: 0 + 0.75*1 = 0.75
     assert [(h.id, round(h.score, 3)) for h in fused] == [("c", 0.75), ("a", 0.625), ("b", 0.125)]
     assert [h.id for h in relative_score_fusion(keyword, vector, alpha=0.0, k=1)] == ["a"]
+
+
+async def test_asolve_takes_a_document_and_the_cli_a_context_file(embeddings, tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from lottery import asolve
+    from lottery.cli import app
+
+    model = scripted(answers=lambda step, user: "Answer: 7421" if "7421" in user else "Answer: ?")
+    result = await asolve("What is the secret code of the blue vault?", document=haystack(0.2),
+                          chat_model=model, embeddings=embeddings, context_budget=400)
+    assert result.answer == "7421"
+    binary = tmp_path / "blob.txt"
+    binary.write_bytes(b"\xff\xfe\x00")
+    cli = CliRunner().invoke(app, ["ask", "q?", "--context", str(binary)])
+    assert cli.exit_code == 2 and "not UTF-8" in cli.stderr
