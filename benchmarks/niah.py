@@ -152,6 +152,7 @@ async def main(args: argparse.Namespace) -> None:
                 for cond in conditions:
                     body = truncate(text, args.window_tokens, count) if cond == "truncated" else text
                     meta.append({"length": length, "depth": depth, "condition": cond,
+                                 "depth_rank": depths.index(depth),
                                  "haystack_tokens": count(text), "code": code,
                                  "needle_kept": needle in body})
                     jobs.append(trial(graph, contexts[cond], question, body, code, sem))
@@ -162,7 +163,11 @@ async def main(args: argparse.Namespace) -> None:
         results.append(meta[i] | await jobs[i])
         save(args, count, lengths, depths, conditions, results, len(jobs), time.perf_counter() - t0)
 
-    await asyncio.gather(*(run(i) for i in range(len(jobs))))
+    # Cheapest informative trials first: one per length and condition before any repeat, so a
+    # run stopped early (a busy shared server) still covers every length.
+    order = sorted(range(len(jobs)), key=lambda i: (meta[i]["depth_rank"], conditions.index(
+        meta[i]["condition"]), -meta[i]["length"]))
+    await asyncio.gather(*(run(i) for i in order))
     print(json.dumps(accuracy(results, conditions, lengths), indent=1))
 
 

@@ -64,6 +64,10 @@ class Context:
     knowledge_base: str = field(
         default="default", metadata={"description": "Name of the knowledge base to retrieve from."}
     )
+    knowledge_description: str = field(
+        default="", metadata={"description": "What the knowledge base holds, told to the planner "
+                              "so it knows when retrieving helps."},
+    )
     top_k: int = field(default=4, metadata={"description": "Documents per retrieval."})
     search_mode: str = field(
         default="hybrid", metadata={"description": "Retrieval ranking: bm25, vector or hybrid."}

@@ -126,10 +126,12 @@ class WeaviateKnowledgeBase(KnowledgeBase):
                     return None
                 await self._create(client, name)
             collection = client.collections.use(name)
-            if not create:
-                tenants = await collection.tenants.get()
-                if self.tenant not in tenants:
+            if self.tenant not in await collection.tenants.get():
+                if not create:
                     return None
+                from weaviate.classes.tenants import Tenant
+
+                await collection.tenants.create([Tenant(name=self.tenant)])
             return collection.with_tenant(self.tenant)
         except (StoreError, ConfigurationError):
             raise

@@ -90,3 +90,13 @@ async def test_asolve_takes_a_document_and_the_cli_a_context_file(embeddings, tm
     binary.write_bytes(b"\xff\xfe\x00")
     cli = CliRunner().invoke(app, ["ask", "q?", "--context", str(binary)])
     assert cli.exit_code == 2 and "not UTF-8" in cli.stderr
+
+
+async def test_planner_is_told_what_the_knowledge_base_holds() -> None:
+    from lottery import asolve
+
+    model = scripted()
+    await asolve("Who wrote Hamlet?", chat_model=model, knowledge_base="plays",
+                 knowledge_description="Shakespeare's plays and their authorship")
+    system = str(model.calls[0]["messages"][0].content)
+    assert "Knowledge base: 'plays' (Shakespeare's plays and their authorship)." in system
