@@ -121,7 +121,7 @@ class Context:
 
     def __post_init__(self) -> None:
         for f in fields(self):
-            if f.name in _INJECTED or f.default is MISSING:
+            if f.name in INJECTED_FIELDS or f.default is MISSING:
                 continue
             env = os.environ.get(f"LOTTERY_{f.name.upper()}")
             if env is None or getattr(self, f.name) != f.default:
@@ -217,8 +217,10 @@ class Context:
         return Telemetry.for_context(self)
 
 
-_INJECTED = {"chat_model", "knowledge", "tools", "tracer_provider", "meter_provider"}
-_INJECTED = {"chat_model", "knowledge", "tools", "embeddings"}
+INJECTED_FIELDS = frozenset(
+    {"chat_model", "knowledge", "tools", "embeddings", "tracer_provider", "meter_provider"}
+)
+"""Fields that hold objects given by Python callers: never read from the environment or stored."""
 
 
 def _coerce(name: str, raw: str, default: Any) -> Any:

@@ -23,7 +23,7 @@ from lottery.errors import (
     RunNotFoundError,
 )
 from lottery.graphs import algorithm1, cot, direct
-from lottery.graphs.context import Context
+from lottery.graphs.context import INJECTED_FIELDS, Context
 from lottery.graphs.retry import MODEL_RETRY
 from lottery.graphs.state import Problem
 from lottery.nodes.llm import is_transient
@@ -346,7 +346,7 @@ def _run_or_none(runs: RunStore, run_id: str) -> dict[str, Any] | None:
 
 
 _CONTEXT_FIELDS = {f.name for f in fields(Context)}
-_NOT_RECORDED = {"api_key", "chat_model", "knowledge", "tools", "tracer_provider", "meter_provider"}
+_NOT_RECORDED = INJECTED_FIELDS | {"api_key"}
 
 
 def _settings_of(ctx: Context) -> dict[str, Any]:
