@@ -9,6 +9,7 @@ from langgraph.runtime import Runtime
 from lottery.graphs.context import Context
 from lottery.graphs.state import Problem, Task, new_problem
 from lottery.nodes import prompts
+from lottery.nodes.events import emit_decision
 from lottery.nodes.llm import complete_structured, system_user
 from lottery.nodes.schemas import PlannerDecision, planner_json_schema
 
@@ -16,13 +17,13 @@ from lottery.nodes.schemas import PlannerDecision, planner_json_schema
 async def planner(task: Task, runtime: Runtime[Context]) -> dict[str, Any]:
     """Ask the model for a structured decision and apply it to the tree."""
     ctx, problem = runtime.context, task["problem"]
-    allow_divide = problem["depth"] < ctx.max_depth
+    allow_divide = problem["depth"] < task.get("max_depth", ctx.max_depth)
     has_tools = len(ctx.registry) > 0
     messages = system_user(
         prompts.PLANNER_SYSTEM.format(
             tool_line=prompts.PLANNER_TOOL_LINE if has_tools else "",
             max_fanout=ctx.max_fanout,
-            resources=_resources(ctx, has_tools),
+            resources=_resources(ctx, has_tools, task.get("knowledge_base")),
         ),
         prompts.PLANNER_USER.format(
             goal_line=prompts.GOAL_LINE.format(goal=task["goal"]) if problem["depth"] else "",
@@ -40,6 +41,7 @@ async def planner(task: Task, runtime: Runtime[Context]) -> dict[str, Any]:
     else:
         updates = apply_decision(problem, decision, ctx, allow_divide=allow_divide)
     updates[problem["id"]]["calls"] = problem["calls"] + reply.usage["calls"]
+    emit_decision(runtime, problem, updates)
     return {"problems": updates, "usage": usage}
 
 
@@ -80,8 +82,8 @@ def _solve(problem: Problem, reason: str) -> dict[str, Any]:
     return {"decision": "solve", "reason": reason, "status": "solve"}
 
 
-def _resources(ctx: Context, has_tools: bool) -> str:
-    lines = [f"Knowledge base: {ctx.knowledge_base!r}."]
+def _resources(ctx: Context, has_tools: bool, knowledge_base: str | None = None) -> str:
+    lines = [f"Knowledge base: {knowledge_base or ctx.knowledge_base!r}."]
     if has_tools:
         lines.append("Tools:\n" + ctx.registry.describe())
     return "\n".join(lines) + "\n"
