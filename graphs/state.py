@@ -128,6 +128,8 @@ class OutputState(TypedDict):
     """What a caller gets back."""
 
     question: str
+    run_id: str
+    """Id of the run (the checkpoint thread id when there is one)."""
     answer: str | None
     """The final answer (best effort when ``best_effort`` is true)."""
     best_effort: bool

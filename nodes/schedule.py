@@ -77,36 +77,41 @@ def validate_question(question: Any, max_chars: int) -> str:
     return text
 
 
+def run_id_of(config: RunnableConfig) -> str:
+    """The run's id: the checkpoint thread id when there is one, else a fresh UUID."""
+    thread = (config.get("configurable") or {}).get("thread_id")
+    return str(thread or uuid.uuid4())
+
+
 async def schedule(state: State, runtime: Runtime[Context], config: RunnableConfig) -> dict[str, Any]:
     """Apply the model-free rules to the tree; see the module docstring."""
     ctx = runtime.context
+    lim = limits(state, ctx)  # on the first step: fails before any model call on a bad override
     problems = state.get("problems") or {}
-    if ROOT not in problems:
-        question = validate_question(state.get("question"), ctx.max_input_chars)
-        limits(state, ctx)  # fail before any model call on a bad override
-        thread = (config.get("configurable") or {}).get("thread_id")
-        return {
-            "run_id": str(thread or uuid.uuid4()),
-            "problems": {ROOT: new_problem(ROOT, question)},
-            "answer": None, "best_effort": False, "stop_reason": None,
-        }
     updates: dict[str, dict[str, Any]] = {}
+    out: dict[str, Any] = {"problems": updates}
+    if ROOT not in problems:  # first step: the root problem is the question
+        question = validate_question(state.get("question"), ctx.max_input_chars)
+        problems = {ROOT: new_problem(ROOT, question)}
+        updates[ROOT] = dict(problems[ROOT])
+        out.update(run_id=run_id_of(config), answer=None, best_effort=False, stop_reason=None)
     for p in problems.values():
         if p["status"] == "pending" and _deps_done(p, problems):
             if p["depends_on"]:
-                updates[p["id"]] = {"question": _substitute(p, problems)}
-            if p["depth"] >= limits(state, ctx).max_depth:
+                updates.setdefault(p["id"], {})["question"] = _substitute(p, problems)
+            if p["depth"] >= lim.max_depth:
                 updates.setdefault(p["id"], {}).update(
                     decision="solve", reason="depth limit: solved directly", status="solve"
                 )
                 emit_decision(runtime, p, updates)
-        elif p["status"] == "divided" and all(problems[c]["status"] == "done" for c in p["children"]):
-            updates[p["id"]] = {"status": "merge"}
-    out: dict[str, Any] = {"problems": updates}
+        elif p["status"] == "divided" and all(
+            problems[c]["status"] == "done" for c in p["children"]
+        ):
+            updates.setdefault(p["id"], {})["status"] = "merge"
     root = {**problems[ROOT], **updates.get(ROOT, {})}
     if root["status"] not in ("done", "solve") and not state.get("stop_reason"):
         calls_left, tokens_left = _budget_left(state, ctx)
-        if calls_left <= 1 or tokens_left <= ctx.max_completion_tokens:
+        if calls_left <= 1 or tokens_left <= 2 * _tokens_per_call(state, ctx):
             # One call left: spend it on answering the root from what is known.
             out["stop_reason"] = "budget"
             if calls_left >= 1 and tokens_left > 0:
@@ -139,7 +144,9 @@ def dispatch(state: State, runtime: Runtime[Context]) -> list[Send] | Step:
             model_tasks.append(p)
     if calls_left <= 0 or tokens_left <= 0:
         return "finalize"
-    model_tasks = model_tasks[:calls_left]  # deepest first: finish work before starting more
+    # Deepest first: finish work before starting more. Parallel calls share what is left
+    # of the token budget, at the run's average cost per call so far.
+    model_tasks = model_tasks[: min(calls_left, max(1, tokens_left // _tokens_per_call(state, ctx)))]
     allowance = 2 if calls_left >= 2 * max(len(model_tasks), 1) else 1
     sends = [Send("retrieve", _task(state, p, [], allowance=0)) for p in retrievals]
     for p in model_tasks:
@@ -157,7 +164,8 @@ async def finalize(state: State) -> dict[str, Any]:
         return {"answer": root["answer"], "best_effort": bool(state.get("stop_reason"))}
     known = _known_answers(problems)
     answer = known[-1]["answer"] if known else None
-    return {"answer": answer, "best_effort": True, "stop_reason": state.get("stop_reason") or "budget"}
+    stop = state.get("stop_reason") or "budget"
+    return {"answer": answer, "best_effort": True, "stop_reason": stop}
 
 
 def _task(state: State, p: Problem, related: list[dict[str, str]], allowance: int) -> Task:
@@ -174,6 +182,15 @@ def _budget_left(state: State, ctx: Context) -> tuple[int, int]:
     tokens = usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0)
     lim = limits(state, ctx)
     return lim.max_calls - usage.get("calls", 0), lim.max_tokens - tokens
+
+
+def _tokens_per_call(state: State, ctx: Context) -> int:
+    """Average tokens of one model call in this run (a guess before the first call)."""
+    usage = state.get("usage") or {}
+    calls = usage.get("calls", 0)
+    if not calls:
+        return ctx.max_completion_tokens + 400
+    return max(1, (usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0)) // calls)
 
 
 def _deps_done(p: Problem, problems: dict[str, Problem]) -> bool:

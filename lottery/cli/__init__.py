@@ -16,6 +16,11 @@ app = typer.Typer(
 app.command("ask")(ask.ask)
 
 
+@app.callback()
+def _root() -> None:
+    """Answer questions with a small model driven by Algorithm 1 (Lottery LLM hypothesis)."""
+
+
 def main() -> None:
     """Entry point of the ``lottery`` script."""
     app()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import math
 import operator
+import re
 from decimal import Decimal
 from fractions import Fraction
 
@@ -86,7 +87,7 @@ def calculate(expression: str) -> str:
         ToolError: the expression is not plain arithmetic or cannot be computed.
     """
     text = expression.strip().replace("^", "**").replace("×", "*").replace("÷", "/")
-    text = text.replace(",", "").rstrip("=").strip()
+    text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text).rstrip("=").strip()  # 1,000 -> 1000
     if not text:
         raise ToolError("empty expression")
     if len(text) > _MAX_LEN:
