@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
@@ -142,6 +143,57 @@ async def asolve(
         raise
     return _result(state, strategy, ctx, time.perf_counter() - start,
                    thread_id=(config.get("configurable") or {}).get("thread_id"))
+
+
+async def astream_events(
+    question: str,
+    *,
+    strategy: Strategy = "algorithm1",
+    context: Context | None = None,
+    store: BaseStore | None = None,
+    checkpointer: BaseCheckpointSaver | None = None,
+    thread_id: str | None = None,
+    **settings: Any,
+) -> AsyncIterator[dict[str, Any]]:
+    """Like :func:`asolve`, but yields each problem's decision and answer as it happens.
+
+    Yields ``{"event": "decision", ...}`` and ``{"event": "answer", ...}`` dicts
+    (see :mod:`lottery.nodes.events`) while the run works, then one
+    ``{"event": "result", "result": SolveResult}``. Arguments and errors are those
+    of :func:`asolve`.
+
+    Example:
+        >>> async for event in astream_events("What is 17 * 23 + 4?", base_url=url):
+        ...     print(event["event"], event.get("problem"), event.get("decision") or "")
+    """
+    ctx = make_context(context, **settings)
+    question = validate_question(question, ctx.max_input_chars)
+    graph = build_graph(strategy).compile(checkpointer=checkpointer, store=store or InMemoryStore())
+    config: dict[str, Any] = {"recursion_limit": algorithm1.RECURSION_LIMIT}
+    if thread_id or checkpointer is not None:
+        config["configurable"] = {"thread_id": thread_id or _new_id()}
+    start = time.perf_counter()
+    state: dict[str, Any] = {}
+    try:
+        ctx.llm  # noqa: B018 - fail fast on a missing server setting
+        async for mode, chunk in graph.astream({"question": question}, config=config, context=ctx,
+                                               stream_mode=["custom", "values"]):
+            if mode == "values":
+                state = chunk
+            else:
+                yield chunk
+    except LotteryError:
+        raise
+    except Exception as exc:
+        if is_transient(exc) or type(exc).__module__.startswith("openai"):
+            raise ModelServerError(
+                f"model server at {ctx.base_url or 'the injected chat model'} failed: "
+                f"{type(exc).__name__}: {exc}".splitlines()[0]
+            ) from exc
+        raise
+    result = _result(state, strategy, ctx, time.perf_counter() - start,
+                     thread_id=(config.get("configurable") or {}).get("thread_id"))
+    yield {"event": "result", "result": result}
 
 
 def solve(question: str, **kwargs: Any) -> SolveResult:
