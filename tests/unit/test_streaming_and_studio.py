@@ -108,6 +108,8 @@ def test_studio_forms_come_from_the_graph_schemas():
     settings = algorithm1.graph.get_context_jsonschema()["properties"]
     assert {"base_url", "model", "max_depth", "max_calls", "knowledge_base"} <= set(settings)
     assert not {"chat_model", "knowledge", "tools"} & set(settings), "objects are not form fields"
+    untyped = [name for name, spec in settings.items() if not ({"type", "anyOf", "enum"} & set(spec))]
+    assert not untyped, f"annotate injected objects SkipJsonSchema[...]: {untyped}"
     assert "problems" in algorithm1.graph.get_output_jsonschema()["properties"]
 
 
