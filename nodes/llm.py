@@ -25,6 +25,7 @@ from lottery.nodes import prompts
 
 M = TypeVar("M", bound=BaseModel)
 
+_BOXED = re.compile(r"\\boxed\{((?:[^{}]|\{[^{}]*\})*)\}")
 _ANSWER_LINE = re.compile(r"^\s*(?:\**\s*)?(?:final\s+)?answer\s*[:：]\s*(.+)$", re.I | re.M)
 
 
@@ -159,7 +160,10 @@ def _decode(candidate: str) -> dict[str, Any] | None:
 
 
 def final_answer(text: str) -> str:
-    """The short answer of a reasoning reply: its last ``Answer:`` line, else its last line."""
+    """The short answer of a reasoning reply: its last ``\\boxed{}``, ``Answer:`` line, or last line."""
+    boxed = _BOXED.findall(text or "")
+    if boxed:
+        return boxed[-1].strip()
     matches = _ANSWER_LINE.findall(text or "")
     if matches:
         return matches[-1].strip().strip("*").strip()

@@ -24,6 +24,7 @@ async def planner(task: Task, runtime: Runtime[Context]) -> dict[str, Any]:
             tool_line=prompts.PLANNER_TOOL_LINE if has_tools else "",
             max_fanout=ctx.max_fanout,
             resources=_resources(ctx, has_tools, task.get("knowledge_base")),
+            examples=_examples(ctx, allow_divide),
         ),
         prompts.PLANNER_USER.format(
             goal_line=prompts.GOAL_LINE.format(goal=task["goal"]) if problem["depth"] else "",
@@ -80,6 +81,13 @@ def apply_decision(
 
 def _solve(problem: Problem, reason: str) -> dict[str, Any]:
     return {"decision": "solve", "reason": reason, "status": "solve"}
+
+
+def _examples(ctx: Context, allow_divide: bool) -> str:
+    shown = ["solve", "retrieve", *(t for t in ctx.registry.names() if t in prompts.PLANNER_EXAMPLES)]
+    if allow_divide:
+        shown.append("divide")
+    return "\n".join(prompts.PLANNER_EXAMPLES[k] for k in shown)
 
 
 def _resources(ctx: Context, has_tools: bool, knowledge_base: str | None = None) -> str:
