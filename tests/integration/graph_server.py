@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,21 +16,21 @@ from typing import Any
 import httpx
 import pytest
 
-Q = "Which of the towers A and B is taller?"
-HEIGHTS = {"How tall is tower A?": "100 m", "How tall is tower B?": "300 m"}
+# The scripted model server (openai_stub.py) divides a top-level question at each ``|``,
+# answers a part with ``ans(<part>)`` and merges with ``+``.
+PARTS = ["How tall is tower A?", "How tall is tower B?"]
+Q = "Which of the towers A and B is taller? | " + " | ".join(PARTS)
+MERGED = "+".join(f"ans({p})" for p in PARTS)
 
 
-def respond(system: str, user: str) -> str:
-    """The scripted model: divide the main question in two, answer each part, merge."""
-    question = re.findall(r"(?:Main question|Question): (.*)", user)[-1].strip()
-    if system.startswith("You plan"):
-        if question == Q:
-            subs = ", ".join(f'{{"question": "{s}"}}' for s in HEIGHTS)
-            return f'{{"action": "divide", "reason": "compare two heights", "subproblems": [{subs}]}}'
-        return '{"action": "solve", "reason": "a lookup"}'
-    if system.startswith("Combine the answers"):
-        return "300 m beats 100 m.\nAnswer: B"
-    return "Answer: " + HEIGHTS.get(question, "unknown")
+@contextlib.contextmanager
+def model_server(root: Path, log: Path) -> Iterator[str]:
+    """The scripted OpenAI-compatible server as a process on 127.0.0.1; yields its base URL."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "tests.integration.openai_stub", "--port", str(port)]
+    with serve(cmd, cwd=root, env=dict(os.environ), health=f"http://127.0.0.1:{port}/health",
+               log=log, timeout_s=30):
+        yield f"http://127.0.0.1:{port}/v1"
 
 
 def free_port() -> int:
@@ -84,11 +84,11 @@ async def run_and_check_stream(client: Any) -> str:
 
     kinds = [(e["event"], e["problem"]) for e in custom]
     assert kinds[0] == ("decision", "0") and custom[0]["decision"] == "divide"
-    assert [c["question"] for c in custom[0]["children"]] == list(HEIGHTS)
+    assert [c["question"] for c in custom[0]["children"]] == PARTS
     for pid in ("0.1", "0.2"):
         assert kinds.index(("decision", pid)) < kinds.index(("answer", pid)) < kinds.index(
             ("answer", "0"))
-    assert custom[-1] == {**custom[-1], "event": "answer", "problem": "0", "answer": "B",
+    assert custom[-1] == {**custom[-1], "event": "answer", "problem": "0", "answer": MERGED,
                           "step": "merge"}
     assert len(tree_updates) >= 4, "the tree grows step by step, visible in the updates"
     await check_final_state(client, thread["thread_id"])
@@ -98,8 +98,8 @@ async def run_and_check_stream(client: Any) -> str:
 async def check_final_state(client: Any, thread_id: str) -> None:
     """The thread's state holds the answer and the whole problem tree."""
     values = (await client.threads.get_state(thread_id))["values"]
-    assert values["answer"] == "B" and not values["best_effort"]
+    assert values["answer"] == MERGED and not values["best_effort"]
     tree = values["problems"]
     assert tree["0"]["children"] == ["0.1", "0.2"]
-    assert [tree[c]["answer"] for c in tree["0"]["children"]] == ["100 m", "300 m"]
+    assert [tree[c]["answer"] for c in tree["0"]["children"]] == [f"ans({p})" for p in PARTS]
     assert values["usage"]["calls"] == 6  # 3 plans, 2 solves, 1 merge

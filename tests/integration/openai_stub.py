@@ -1,84 +1,98 @@
-"""A scripted OpenAI-compatible chat server on 127.0.0.1, for driving a real graph server.
+"""A scripted OpenAI-compatible model server: real HTTP, deterministic replies, token usage.
 
-``langgraph dev`` runs the graphs in its own process, so a test cannot inject a
-chat model object there; it points ``LOTTERY_BASE_URL`` at this server instead.
-``respond(system, user)`` returns the reply text; usage is counted in words.
+It stands in for vLLM in the fault and load tests, so CI needs no model. The
+replies follow the prompts of ``nodes/prompts.py``:
+
+- planner: ``divide`` when the question lists parts separated by ``|`` (at the top
+  level only), else ``solve``;
+- solve: ``Answer: ans(<question>)``;
+- merge: ``Answer: `` followed by the sub-answers joined with ``+``.
+
+Run it as a process: ``python -m tests.integration.openai_stub --port 8123
+[--delay 0.05]``. ``GET /_log`` lists the completions it served.
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import json
-import threading
+import re
 import time
-from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-Respond = Callable[[str, str], str]
+from aiohttp import web
+
+_QUESTION = re.compile(r"(?:Main question|Question): (.*)")
 
 
-class OpenAIStub:
-    """``with OpenAIStub(respond) as stub:`` serves ``stub.base_url`` (…/v1) until the block ends."""
+def reply_for(messages: list[dict[str, Any]]) -> tuple[str, str, str]:
+    """(step, question, reply text) for a chat request."""
+    system = str(messages[0].get("content", "")) if messages else ""
+    user = str(messages[-1].get("content", "")) if messages else ""
+    found = _QUESTION.findall(user)
+    question = found[-1].strip() if found else user.strip()
+    if system.startswith("You plan"):
+        top_level = "(Part of the larger question" not in user
+        parts = [p.strip() for p in question.split("|")[1:] if p.strip()] if top_level else []
+        if len(parts) >= 2:
+            decision = {"action": "divide", "reason": "parts",
+                        "subproblems": [{"question": p} for p in parts]}
+        else:
+            decision = {"action": "solve", "reason": "simple"}
+        return "plan", question, json.dumps(decision)
+    if system.startswith("Combine the answers"):
+        answers = re.findall(r"-> (.*)", user)
+        return "merge", question, "Answer: " + "+".join(a.strip() for a in answers)
+    return "solve", question, f"Answer: ans({question})"
 
-    def __init__(self, respond: Respond, model: str = "scripted") -> None:
-        self.respond = respond
-        self.model = model
-        self.requests: list[dict[str, Any]] = []
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
-    @property
-    def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/v1"
+def make_app(delay_s: float = 0.0) -> web.Application:
+    """The aiohttp application; ``delay_s`` is the time each completion takes."""
+    log: list[dict[str, Any]] = []
 
-    def __enter__(self) -> OpenAIStub:
-        self._thread.start()
-        return self
+    async def completions(request: web.Request) -> web.Response:
+        body = await request.json()
+        step, question, text = reply_for(body.get("messages") or [])
+        if delay_s:
+            await asyncio.sleep(delay_s)
+        prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in body["messages"])
+        completion_tokens = len(text.split())
+        log.append({"step": step, "question": question, "t": time.time()})
+        return web.json_response({
+            "id": f"chatcmpl-{len(log)}", "object": "chat.completion", "created": int(time.time()),
+            "model": body.get("model", "stub"),
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": text}}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                      "total_tokens": prompt_tokens + completion_tokens},
+        })
 
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+    async def models(request: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [{"id": "stub", "object": "model"}]})
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        stub = self
+    async def show_log(request: web.Request) -> web.Response:
+        return web.json_response(log)
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:  # keep test output quiet
-                pass
+    async def health(request: web.Request) -> web.Response:
+        return web.Response(text="ok")
 
-            def _send(self, status: int, body: dict[str, Any]) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+    app = web.Application(client_max_size=8 * 1024 * 1024)
+    app.router.add_post("/v1/chat/completions", completions)
+    app.router.add_get("/v1/models", models)
+    app.router.add_get("/_log", show_log)
+    app.router.add_get("/health", health)
+    return app
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-                if self.path.rstrip("/").endswith("/models"):
-                    self._send(200, {"object": "list", "data": [{"id": stub.model, "object": "model"}]})
-                else:
-                    self._send(404, {"error": {"message": "not found"}})
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                if not self.path.rstrip("/").endswith("/chat/completions"):
-                    self._send(404, {"error": {"message": "not found"}})
-                    return
-                body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
-                stub.requests.append(body)
-                messages = body.get("messages", [])
-                system = next((m["content"] for m in messages if m["role"] == "system"), "")
-                user = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
-                text = stub.respond(str(system), str(user))
-                prompt = sum(len(str(m.get("content", "")).split()) for m in messages)
-                self._send(200, {
-                    "id": f"chatcmpl-{len(stub.requests)}", "object": "chat.completion",
-                    "created": int(time.time()), "model": body.get("model", stub.model),
-                    "choices": [{"index": 0, "finish_reason": "stop",
-                                 "message": {"role": "assistant", "content": text}}],
-                    "usage": {"prompt_tokens": prompt, "completion_tokens": len(text.split()),
-                              "total_tokens": prompt + len(text.split())},
-                })
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds per completion")
+    args = parser.parse_args()
+    web.run_app(make_app(args.delay), host="127.0.0.1", port=args.port, print=None,
+                access_log=None)
 
-        return Handler
+
+if __name__ == "__main__":
+    main()

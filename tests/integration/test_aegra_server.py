@@ -15,11 +15,10 @@ import pytest
 from tests.integration.graph_server import (
     check_final_state,
     free_port,
-    respond,
+    model_server,
     run_and_check_stream,
     serve,
 )
-from tests.integration.openai_stub import OpenAIStub
 
 pytestmark = pytest.mark.integration
 
@@ -35,11 +34,11 @@ async def test_aegra_streams_a_run_and_keeps_its_state_across_a_restart(tmp_path
     except ImportError:
         pytest.skip("tests/integration/postgres.py (the PostgreSQL test server) is not in this tree")
 
-    with postgres_server() as server_url, OpenAIStub(respond) as model:
+    with postgres_server() as server_url, model_server(ROOT_DIR, tmp_path / "model.log") as base_url:
         database = create_database(server_url).replace("postgresql+psycopg://", "postgresql://")
         port = free_port()
         env = {**os.environ, "DATABASE_URL": database, "AEGRA_CONFIG": "langgraph.json",
-               "AUTH_TYPE": "noop", "LOTTERY_BASE_URL": model.base_url, "LOTTERY_MODEL": "scripted",
+               "AUTH_TYPE": "noop", "LOTTERY_BASE_URL": base_url, "LOTTERY_MODEL": "scripted",
                "LOTTERY_HOME": str(tmp_path / "home"), "OTEL_TARGETS": ""}
         cmd = [sys.executable, "-m", "uvicorn", "aegra_api.main:app", "--host", "127.0.0.1",
                "--port", str(port)]

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.graph_server import Q, free_port, respond, run_and_check_stream, serve
-from tests.integration.openai_stub import OpenAIStub
+from tests.integration.graph_server import Q, free_port, model_server, run_and_check_stream, serve
 
 pytestmark = pytest.mark.integration
 
@@ -33,8 +32,8 @@ def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     pytest.importorskip("langgraph_sdk")
     workdir = tmp_path_factory.mktemp("langgraph-dev")
     port = free_port()
-    with OpenAIStub(respond) as model:
-        env = {**os.environ, "LOTTERY_BASE_URL": model.base_url, "LOTTERY_MODEL": "scripted",
+    with model_server(ROOT_DIR, workdir / "model.log") as base_url:
+        env = {**os.environ, "LOTTERY_BASE_URL": base_url, "LOTTERY_MODEL": "scripted",
                "LOTTERY_HOME": str(workdir / "home"), "LANGSMITH_TRACING": "false",
                "LANGGRAPH_CLI_NO_ANALYTICS": "1"}
         cmd = [str(LANGGRAPH), "dev", "--no-browser", "--no-reload", "--host", "127.0.0.1",
@@ -68,11 +67,11 @@ async def test_context_and_input_overrides_reach_the_run(dev_server: str):
     from langgraph_sdk import get_client
 
     client = get_client(url=dev_server)
-    # the assistant's context (Studio's settings panel): no sub-problems at all
+    # the assistant's context (Studio's settings panel): no sub-problems, one direct answer
     shallow = await client.runs.wait(None, "algorithm1", input={"question": Q},
                                      context={"max_depth": 0})
     assert shallow["problems"]["0"]["reason"].startswith("depth limit")
-    assert shallow["answer"] == "unknown" and shallow["usage"]["calls"] == 1
+    assert shallow["answer"] == f"ans({Q})" and shallow["usage"]["calls"] == 1
     # the input form's limits: a budget of two calls ends the run early
     tight = await client.runs.wait(None, "algorithm1", input={"question": Q, "max_calls": 2})
     assert tight["best_effort"] and tight["stop_reason"] == "budget"
