@@ -68,10 +68,13 @@ async def complete(
     reply = reply or Reply()
     kwargs: dict[str, Any] = {"max_tokens": max_tokens or ctx.max_completion_tokens}
     if json_schema is not None and ctx.structured_output:
-        kwargs["response_format"] = {
+        # Sent as a raw body field: langchain-openai's own response_format handling goes
+        # through the client's parse() path, which raises on a reply cut by max_tokens
+        # instead of returning the text for the tolerant parser.
+        kwargs["extra_body"] = {"response_format": {
             "type": "json_schema",
             "json_schema": {"name": "decision", "schema": json_schema},
-        }
+        }}
     message = await ctx.llm.bind(**kwargs).ainvoke(messages)
     reply.add(message)
     return reply
@@ -79,7 +82,7 @@ async def complete(
 
 async def complete_structured(
     ctx: Context, messages: list[BaseMessage], schema: type[M], *, allowance: int,
-    json_schema: dict[str, Any] | None = None,
+    json_schema: dict[str, Any] | None = None, max_tokens: int | None = None,
 ) -> tuple[M | None, Reply, str | None]:
     """Ask for ``schema``; parse tolerantly; repair once if ``allowance`` > 1.
 
@@ -88,12 +91,12 @@ async def complete_structured(
     last parse error.
     """
     schema_dict = json_schema or schema.model_json_schema()
-    reply = await complete(ctx, messages, json_schema=schema_dict)
+    reply = await complete(ctx, messages, json_schema=schema_dict, max_tokens=max_tokens)
     parsed, error = parse_structured(reply.text, schema)
     if parsed is None and allowance > 1:
         retry = [*messages, AIMessage(reply.text[:2000]),
                  HumanMessage(prompts.REPAIR.format(error=error))]
-        await complete(ctx, retry, json_schema=schema_dict, reply=reply)
+        await complete(ctx, retry, json_schema=schema_dict, reply=reply, max_tokens=max_tokens)
         reply.usage["repairs"] = reply.usage.get("repairs", 0) + 1
         parsed, error = parse_structured(reply.text, schema)
     return parsed, reply, error
@@ -149,6 +152,8 @@ def extract_json_object(text: str) -> dict[str, Any] | None:
 def _decode(candidate: str) -> dict[str, Any] | None:
     try:
         obj = json.loads(candidate)
+    except RecursionError:  # adversarially deep nesting: not a usable decision
+        return None
     except json.JSONDecodeError:
         try:
             fixed = re.sub(r"\btrue\b", "True", re.sub(r"\bfalse\b", "False", candidate))

@@ -35,7 +35,10 @@ PLANNER_EXAMPLES = {
 """Few-shot decisions, shown when their action (or tool) is available. The system prompt is
 the same for every call of a run, so a server with prefix caching pays for it once."""
 
-PLANNER_TOOL_LINE = '\n- "tool": use one tool; give "tool" and its "tool_input" arguments.'
+PLANNER_TOOL_LINE = (
+    '\n- "tool": use one tool; give "tool" and its "tool_input" arguments. Any calculation, '
+    "however simple, goes to a tool: never compute in your head."
+)
 
 PLANNER_USER = "{goal_line}Question: {question}"
 
