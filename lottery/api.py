@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
@@ -104,6 +105,7 @@ async def asolve(
     store: BaseStore | None = None,
     checkpointer: BaseCheckpointSaver | None = None,
     thread_id: str | None = None,
+    on_event: Callable[[dict[str, Any]], Any] | None = None,
     **settings: Any,
 ) -> SolveResult:
     """Answer ``question`` with a small model driven by Algorithm 1 (or a baseline).
@@ -117,6 +119,8 @@ async def asolve(
         store: memory M (a LangGraph ``BaseStore``); an in-memory one by default.
         checkpointer: makes the run durable and resumable under ``thread_id``.
         thread_id: id of the run (and of its checkpoint thread).
+        on_event: called with each problem's decision and answer as it happens
+            (:mod:`lottery.nodes.events`); :func:`astream_events` yields them instead.
 
     With neither ``base_url`` (``LOTTERY_BASE_URL``) nor ``chat_model``, a local vLLM
     server for ``model`` is reused or started first (``autostart``; see ``lottery.serve``).
@@ -144,7 +148,7 @@ async def asolve(
         run_input: dict[str, Any] | None = {"question": question}
         if checkpointer is not None:
             run_input = await _input_or_resume(graph, config, question)
-        state = await graph.ainvoke(run_input, config=config, context=ctx)
+        state = await _drive(graph, run_input, config, ctx, on_event)
     except LotteryError:
         raise
     except Exception as exc:
@@ -165,55 +169,45 @@ async def asolve(
                    thread_id=(config.get("configurable") or {}).get("thread_id"))
 
 
-async def astream_events(
-    question: str,
-    *,
-    strategy: Strategy = "algorithm1",
-    context: Context | None = None,
-    store: BaseStore | None = None,
-    checkpointer: BaseCheckpointSaver | None = None,
-    thread_id: str | None = None,
-    **settings: Any,
-) -> AsyncIterator[dict[str, Any]]:
-    """Like :func:`asolve`, but yields each problem's decision and answer as it happens.
+async def astream_events(question: str, **kwargs: Any) -> AsyncIterator[dict[str, Any]]:
+    """Like :func:`asolve` (same arguments, same errors), yielding progress as it happens.
 
     Yields ``{"event": "decision", ...}`` and ``{"event": "answer", ...}`` dicts
     (see :mod:`lottery.nodes.events`) while the run works, then one
-    ``{"event": "result", "result": SolveResult}``. Arguments and errors are those
-    of :func:`asolve`.
+    ``{"event": "result", "result": SolveResult}``. Leaving the loop early cancels the run
+    (deterministically when iterated inside ``contextlib.aclosing``).
 
     Example:
         >>> async for event in astream_events("What is 17 * 23 + 4?", base_url=url):
         ...     print(event["event"], event.get("problem"), event.get("decision") or "")
     """
-    ctx = make_context(context, **settings)
-    question = validate_question(question, ctx.max_input_chars)
-    graph = build_graph(strategy).compile(checkpointer=checkpointer, store=store or InMemoryStore())
-    config: dict[str, Any] = {"recursion_limit": algorithm1.RECURSION_LIMIT}
-    if thread_id or checkpointer is not None:
-        config["configurable"] = {"thread_id": thread_id or _new_id()}
-    start = time.perf_counter()
-    state: dict[str, Any] = {}
+    queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+    run = asyncio.create_task(asolve(question, on_event=queue.put_nowait, **kwargs))
+    run.add_done_callback(lambda _: queue.put_nowait(None))
     try:
-        ctx.llm  # noqa: B018 - fail fast on a missing server setting
-        async for mode, chunk in graph.astream({"question": question}, config=config, context=ctx,
-                                               stream_mode=["custom", "values"]):
-            if mode == "values":
-                state = chunk
-            else:
-                yield chunk
-    except LotteryError:
-        raise
-    except Exception as exc:
-        if is_transient(exc) or type(exc).__module__.startswith("openai"):
-            raise ModelServerError(
-                f"model server at {ctx.base_url or 'the injected chat model'} failed: "
-                f"{type(exc).__name__}: {exc}".splitlines()[0]
-            ) from exc
-        raise
-    result = _result(state, strategy, ctx, time.perf_counter() - start,
-                     thread_id=(config.get("configurable") or {}).get("thread_id"))
-    yield {"event": "result", "result": result}
+        while (event := await queue.get()) is not None:
+            yield event
+        yield {"event": "result", "result": run.result()}
+    finally:
+        if not run.done():
+            run.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await run
+
+
+async def _drive(graph: Any, run_input: dict[str, Any] | None, config: dict[str, Any], ctx: Context,
+                 on_event: Callable[[dict[str, Any]], Any] | None) -> dict[str, Any]:
+    """Run the graph to its final state, handing each progress event to ``on_event``."""
+    if on_event is None:
+        return await graph.ainvoke(run_input, config=config, context=ctx)
+    state: dict[str, Any] = {}
+    async for mode, chunk in graph.astream(run_input, config=config, context=ctx,
+                                           stream_mode=["custom", "values"]):
+        if mode == "values":
+            state = chunk
+        else:
+            on_event(chunk)
+    return state
 
 
 def solve(question: str, **kwargs: Any) -> SolveResult:

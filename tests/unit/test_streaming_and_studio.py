@@ -119,3 +119,21 @@ def test_langgraph_json_points_at_the_compiled_graphs():
     for spec in config["graphs"].values():
         path, attr = spec.split(":")
         assert (ROOT_DIR / path).is_file() and attr == "graph"
+
+
+async def test_stream_raises_the_error_of_the_run():
+    with pytest.raises(InputError, match="empty"):
+        async for _ in astream_events("   ", chat_model=dividing_model()):
+            pass
+
+
+async def test_leaving_the_stream_early_cancels_the_run():
+    import asyncio
+
+    model = dividing_model(delay_s=0.2)
+    async for event in astream_events(Q, chat_model=model):
+        assert event["event"] == "decision"
+        break
+    calls = len(model.calls)
+    await asyncio.sleep(0.6)
+    assert len(model.calls) == calls == 1, "no model call after the consumer left"
