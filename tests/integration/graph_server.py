@@ -5,9 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +13,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from tests.integration.servers import stub_server
 
 # The scripted model server (openai_stub.py) divides a top-level question at each ``|``,
 # answers a part with ``ans(<part>)`` and merges with ``+``.
@@ -24,19 +24,13 @@ MERGED = "+".join(f"ans({p})" for p in PARTS)
 
 
 @contextlib.contextmanager
-def model_server(root: Path, log: Path) -> Iterator[str]:
+def model_server() -> Iterator[str]:
     """The scripted OpenAI-compatible server as a process on 127.0.0.1; yields its base URL."""
-    port = free_port()
-    cmd = [sys.executable, "-m", "tests.integration.openai_stub", "--port", str(port)]
-    with serve(cmd, cwd=root, env=dict(os.environ), health=f"http://127.0.0.1:{port}/health",
-               log=log, timeout_s=30):
-        yield f"http://127.0.0.1:{port}/v1"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    server = stub_server().start()
+    try:
+        yield f"{server.url}/v1"
+    finally:
+        server.stop()
 
 
 @contextlib.contextmanager

@@ -14,11 +14,11 @@ import pytest
 
 from tests.integration.graph_server import (
     check_final_state,
-    free_port,
     model_server,
     run_and_check_stream,
     serve,
 )
+from tests.integration.servers import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +34,7 @@ async def test_aegra_streams_a_run_and_keeps_its_state_across_a_restart(tmp_path
     except ImportError:
         pytest.skip("tests/integration/postgres.py (the PostgreSQL test server) is not in this tree")
 
-    with postgres_server() as server_url, model_server(ROOT_DIR, tmp_path / "model.log") as base_url:
+    with postgres_server() as server_url, model_server() as base_url:
         database = create_database(server_url).replace("postgresql+psycopg://", "postgresql://")
         port = free_port()
         env = {**os.environ, "DATABASE_URL": database, "AEGRA_CONFIG": "langgraph.json",

@@ -14,7 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.graph_server import Q, free_port, model_server, run_and_check_stream, serve
+from tests.integration.graph_server import Q, model_server, run_and_check_stream, serve
+from tests.integration.servers import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +36,7 @@ def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
     pytest.importorskip("langgraph_sdk")
     workdir = tmp_path_factory.mktemp("langgraph-dev")
     port = free_port()
-    with model_server(ROOT_DIR, workdir / "model.log") as base_url:
+    with model_server() as base_url:
         env = {**os.environ, "LOTTERY_BASE_URL": base_url, "LOTTERY_MODEL": "scripted",
                "LOTTERY_HOME": str(workdir / "home"), "LANGSMITH_TRACING": "false",
                "LANGGRAPH_CLI_NO_ANALYTICS": "1"}
