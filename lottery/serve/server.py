@@ -196,6 +196,9 @@ def start_server(
            if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
     if not gpu:
         env["VLLM_CPU_KVCACHE_SPACE"] = f"{kv:g}"
+        # A busy CPU can take longer than vLLM's default 300 s for one batch step, and the
+        # engine then kills itself (seen here with 20+ concurrent requests on 2 cores).
+        env.setdefault("VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS", "3600")
     # vLLM's compile cache makes later starts faster; keep it with the rest of our state.
     env.setdefault("VLLM_CACHE_ROOT", str(lottery_home() / "cache" / "vllm"))
     with log.open("wb") as out:
