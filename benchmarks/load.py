@@ -20,6 +20,7 @@ import platform
 import re
 import resource
 import sys
+import tempfile
 import time
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -141,7 +142,9 @@ async def _checkpointer(stack: AsyncExitStack, kind: str, path: Path | None) -> 
     if kind == "sqlite":
         from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-        target = path or Path("results/load-checkpoints.sqlite")
+        if path is None:
+            path = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "checkpoints.sqlite"
+        target = path
         target.unlink(missing_ok=True)
         return await stack.enter_async_context(AsyncSqliteSaver.from_conn_string(str(target)))
     raise SystemExit(f"unknown checkpointer {kind!r}")
