@@ -121,3 +121,13 @@ def test_json_output_of_an_injection_is_still_plain_data(monkeypatch):
                   "(`langgraph dev` POST /runs) is not on main yet")
 def test_the_langgraph_server_rejects_bad_input_with_a_clear_message():
     """Empty, 1 MB, binary and invalid UTF-8 questions through `langgraph dev` get a 4xx/one-line error."""
+
+
+async def test_a_finished_thread_refuses_a_different_question_instead_of_answering_the_old_one():
+    saver = InMemorySaver()
+    first = await asolve("First?", chat_model=scripted(), checkpointer=saver, thread_id="t")
+    assert first.answer == "42"
+    again = await asolve("First?", chat_model=scripted(), checkpointer=saver, thread_id="t")
+    assert again.answer == "42" and again.usage.calls == first.usage.calls, "no new model call"
+    with pytest.raises(InputError, match="already answered another question"):
+        await asolve("Second?", chat_model=scripted(), checkpointer=saver, thread_id="t")
