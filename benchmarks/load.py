@@ -41,9 +41,9 @@ def questions(n: int) -> list[str]:
     return [f"What is {7 + i} plus {3 * i + 1}?" for i in range(n)]
 
 
-def percentile(values: list[float], q: float) -> float:
+def percentile(values: list[float], q: float) -> float | None:
     if not values:
-        return float("nan")
+        return None
     ordered = sorted(values)
     k = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
     return ordered[k]
@@ -119,12 +119,16 @@ async def run_load(
         "wall_s": round(wall, 2),
         "throughput_questions_per_s": round(len(results) / wall, 3) if wall else None,
         "model_calls": calls, "calls_per_s": round(calls / wall, 3) if wall else None,
-        "latency_p50_s": round(percentile(latencies, 0.50), 2),
-        "latency_p95_s": round(percentile(latencies, 0.95), 2),
+        "latency_p50_s": _round(percentile(latencies, 0.50)),
+        "latency_p95_s": _round(percentile(latencies, 0.95)),
         "latency_max_s": round(max(latencies), 2) if latencies else None,
         "peak_rss_mib": round(peak_rss_mib(), 1), "rss_at_start_mib": round(rss_start, 1),
         "python": platform.python_version(), "settings": settings,
     }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
 
 
 def _correct(question: str, answer: str | None) -> bool:
