@@ -30,7 +30,7 @@ class SubProblem(BaseModel):
             return []
         if isinstance(v, int | str):
             v = [v]
-        if not isinstance(v, list | tuple):
+        if not isinstance(v, list | tuple):  # junk (a float, an object): no dependencies
             return []
         out = []
         for item in v:
@@ -71,7 +71,7 @@ class PlannerDecision(BaseModel):
         if v is None:
             return []
         if not isinstance(v, list | tuple):
-            return v  # let validation report it
+            return v  # not a list: pydantic reports it, and the planner repairs or falls back
         return [{"question": s} if isinstance(s, str) else s for s in v]
 
 
