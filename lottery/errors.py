@@ -54,12 +54,16 @@ class ToolError(LotteryError):
 class ToolNotFoundError(ToolError, KeyError):
     """The requested tool is not in the registry."""
 
+    exit_code = 2
+
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
 
 
 class ToolArgumentsError(ToolError, ValueError):
     """The tool's arguments failed its schema; nothing was run."""
+
+    exit_code = 2
 
 
 class SandboxError(ToolError):
