@@ -2,8 +2,8 @@
 
 Model output is hostile: it may carry ``\\x00`` or an escaped lone surrogate
 (``"\\ud800"`` in JSON), which PostgreSQL text/jsonb, orjson and msgpack all
-refuse. Both are replaced by U+FFFD where text enters the framework and again
-before anything is written to the memory.
+refuse. They are replaced (by U+FFFD and ``?``) where text enters the framework
+and again before anything is written to the memory.
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ _REPLACEMENT = "\ufffd"
 
 
 def safe_text(text: str) -> str:
-    """``text`` with NUL characters and lone surrogates replaced by U+FFFD."""
+    """``text`` with NUL characters replaced by U+FFFD and lone surrogates by ``?``."""
     if "\x00" in text:
         text = text.replace("\x00", _REPLACEMENT)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        text = "".join(_REPLACEMENT if 0xD800 <= ord(ch) <= 0xDFFF else ch for ch in text)
+        text = text.encode("utf-8", "replace").decode("utf-8")  # each lone surrogate -> "?"
     return text
 
 
