@@ -10,9 +10,11 @@ below are built once per run.
 from __future__ import annotations
 
 import os
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
+
+from pydantic.json_schema import SkipJsonSchema
 
 from lottery.errors import ConfigurationError
 
@@ -109,19 +111,20 @@ class Context:
         default=0.7, metadata={"description": "Sampling temperature of those programs."}
     )
 
-    # Injected objects (Python callers and tests); never read from the environment.
-    chat_model: Any = field(default=None, repr=False, compare=False)
-    knowledge: Any = field(default=None, repr=False, compare=False)
-    tools: Any = field(default=None, repr=False, compare=False)
-    tracer_provider: Any = field(default=None, repr=False, compare=False)
+    # Injected objects (Python callers and tests); never read from the environment, and
+    # left out of the JSON schema that Studio renders as the assistant's settings form.
+    chat_model: SkipJsonSchema[Any] = field(default=None, repr=False, compare=False)
+    knowledge: SkipJsonSchema[Any] = field(default=None, repr=False, compare=False)
+    tools: SkipJsonSchema[Any] = field(default=None, repr=False, compare=False)
+    tracer_provider: SkipJsonSchema[Any] = field(default=None, repr=False, compare=False)
     """OpenTelemetry tracer provider; the global one (no-op unless the app set one) if None."""
-    meter_provider: Any = field(default=None, repr=False, compare=False)
+    meter_provider: SkipJsonSchema[Any] = field(default=None, repr=False, compare=False)
     """OpenTelemetry meter provider; the global one if None."""
-    embeddings: Any = field(default=None, repr=False, compare=False)
+    embeddings: SkipJsonSchema[Any] = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for f in fields(self):
-            if f.name in _INJECTED or f.default is MISSING:
+            if f.name in INJECTED_FIELDS or f.default is MISSING:
                 continue
             env = os.environ.get(f"LOTTERY_{f.name.upper()}")
             if env is None or getattr(self, f.name) != f.default:
@@ -200,6 +203,22 @@ class Context:
 
         return embeddings_from_env()
 
+    def kb_for(self, name: str | None) -> KnowledgeBase:
+        """The knowledge base called ``name`` (a run's input may name another than ``kb``).
+
+        ``None`` or this context's own name gives :attr:`kb`; so does any name when a
+        knowledge base object was injected.
+        """
+        if name is None or name == self.knowledge_base or self.knowledge is not None:
+            return self.kb
+        if name not in self._other_kbs:
+            self._other_kbs[name] = replace(self, knowledge_base=name).kb
+        return self._other_kbs[name]
+
+    @cached_property
+    def _other_kbs(self) -> dict[str, KnowledgeBase]:
+        return {}
+
     @cached_property
     def registry(self) -> ToolRegistry:
         """The tool set C."""
@@ -217,8 +236,10 @@ class Context:
         return Telemetry.for_context(self)
 
 
-_INJECTED = {"chat_model", "knowledge", "tools", "tracer_provider", "meter_provider"}
-_INJECTED = {"chat_model", "knowledge", "tools", "embeddings"}
+INJECTED_FIELDS = frozenset(
+    {"chat_model", "knowledge", "tools", "embeddings", "tracer_provider", "meter_provider"}
+)
+"""Fields that hold objects given by Python callers: never read from the environment or stored."""
 
 
 def _coerce(name: str, raw: str, default: Any) -> Any:

@@ -6,7 +6,12 @@ such key declares its reducer beside it.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, NotRequired, TypedDict
+from typing import Annotated, Any, Literal, NotRequired
+
+# typing_extensions' TypedDict: pydantic (and so Studio's schema of the graph input) rejects
+# typing.TypedDict on Python < 3.12.
+from pydantic import ConfigDict, with_config
+from typing_extensions import TypedDict
 
 Decision = Literal["solve", "retrieve", "tool", "divide", "reuse"]
 """What the planner decided for one problem (``reuse``: answered from memory M, no planner)."""
@@ -101,8 +106,9 @@ def add_usage(left: Usage | None, right: Usage | None) -> Usage:
     return out  # type: ignore[return-value]
 
 
-class InputState(TypedDict):
-    """What a caller gives (Studio renders this as the input form)."""
+@with_config(ConfigDict(use_attribute_docstrings=True))
+class QuestionInput(TypedDict):
+    """What a caller gives a baseline graph: the question alone."""
 
     question: str
     """The question to answer."""
@@ -110,6 +116,24 @@ class InputState(TypedDict):
     """Material the question is about (a document, a transcript). Longer than the
     ``context_budget``, it is split and only the pieces relevant to the question reach
     the model (``nodes/preprocess.py``)."""
+
+
+@with_config(ConfigDict(use_attribute_docstrings=True))
+class InputState(QuestionInput):
+    """What a caller gives (Studio renders this as the input form).
+
+    The optional fields override the run's context settings of the same name for
+    this run only; ``schedule`` applies them (see ``nodes.schedule.limits``).
+    """
+
+    knowledge_base: NotRequired[str | None]
+    """Knowledge base to retrieve from (default: the context's ``knowledge_base``)."""
+    max_depth: NotRequired[int | None]
+    """Deepest level of sub-problems (default: the context's ``max_depth``)."""
+    max_calls: NotRequired[int | None]
+    """Budget of model calls (default: the context's ``max_calls``)."""
+    max_tokens: NotRequired[int | None]
+    """Budget of prompt + completion tokens (default: the context's ``max_tokens``)."""
 
 
 class OutputState(TypedDict):
@@ -154,6 +178,10 @@ class Task(TypedDict):
     """``{"id", "question", "answer"}`` of the problems this one builds on (children or dependencies)."""
     allowance: int
     """Model calls this task may spend (1, or 2 when a repair retry fits the budget)."""
+    max_depth: NotRequired[int]
+    """The run's depth limit, when the input overrides the context's."""
+    knowledge_base: NotRequired[str]
+    """The run's knowledge base, when the input overrides the context's."""
 
 
 def new_problem(

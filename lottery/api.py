@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
@@ -23,7 +23,7 @@ from lottery.errors import (
     RunNotFoundError,
 )
 from lottery.graphs import algorithm1, cot, direct
-from lottery.graphs.context import Context
+from lottery.graphs.context import INJECTED_FIELDS, Context
 from lottery.graphs.retry import MODEL_RETRY
 from lottery.graphs.state import Problem
 from lottery.nodes.llm import is_transient
@@ -121,6 +121,7 @@ async def asolve(
     durable: bool = True,
     database_url: str | None = None,
     document: str | None = None,
+    on_event: Callable[[dict[str, Any]], Any] | None = None,
     **settings: Any,
 ) -> SolveResult:
     """Answer ``question`` with a small model driven by Algorithm 1 (or a baseline).
@@ -147,6 +148,7 @@ async def asolve(
         database_url: the database to open instead of the default one.
         document: material the question is about; over ``context_budget`` tokens only its
             pieces relevant to the question reach the model (algorithm1 only).
+            (:mod:`lottery.nodes.events`); :func:`astream_events` yields them instead.
 
     With neither ``base_url`` (``LOTTERY_BASE_URL``) nor ``chat_model``, a local vLLM
     server for ``model`` is reused or started first (``autostart``; see ``lottery.serve``).
@@ -168,10 +170,10 @@ async def asolve(
     if memory is None and durable and store is None and checkpointer is None:
         async with open_memory(database_url) as opened:
             return await _durable_run(opened, question, strategy, ctx, thread_id,
-                                      document=document)
+                                      document=document, on_event=on_event)
     if memory is not None:
         return await _durable_run(memory, question, strategy, ctx, thread_id, document=document,
-                                  store=store, checkpointer=checkpointer)
+                                  on_event=on_event, store=store, checkpointer=checkpointer)
     graph = build_graph(strategy).compile(checkpointer=checkpointer, store=store or InMemoryStore())
     config: dict[str, Any] = {"recursion_limit": algorithm1.RECURSION_LIMIT}
     if thread_id or checkpointer is not None:
@@ -183,7 +185,7 @@ async def asolve(
             run_input: dict[str, Any] | None = _inputs(question, document)
             if checkpointer is not None:
                 run_input = await _input_or_resume(graph, config, run_input)
-            state = await graph.ainvoke(run_input, config=config, context=ctx)
+            state = await _drive(graph, run_input, config, ctx, on_event)
     finally:
         await ctx.aclose()
     return _result(state, strategy, ctx, time.perf_counter() - start,
@@ -217,6 +219,7 @@ def resume(run_id: str, **kwargs: Any) -> SolveResult:
 
 async def _durable_run(memory: SqlMemory, question: str, strategy: str, ctx: Context,
                        thread_id: str | None, *, document: str | None = None,
+                       on_event: Callable[[dict[str, Any]], Any] | None = None,
                        store: BaseStore | None = None,
                        checkpointer: BaseCheckpointSaver | None = None) -> SolveResult:
     """Run (or resume) with checkpoints, memory M and the run record in ``memory``."""
@@ -250,9 +253,12 @@ async def _durable_run(memory: SqlMemory, question: str, strategy: str, ctx: Con
                 state = {}
                 async for mode, chunk in graph.astream(
                     None if values else _inputs(question, document), config=config, context=ctx,
-                    stream_mode=["updates", "values"], durability="sync",
+                    stream_mode=["updates", "values", "custom"], durability="sync",
                 ):
-                    if mode == "updates":
+                    if mode == "custom":
+                        if on_event is not None:
+                            on_event(chunk)
+                    elif mode == "updates":
                         recorder.updates(chunk)
                     else:
                         state = chunk
@@ -346,7 +352,7 @@ def _run_or_none(runs: RunStore, run_id: str) -> dict[str, Any] | None:
 
 
 _CONTEXT_FIELDS = {f.name for f in fields(Context)}
-_NOT_RECORDED = {"api_key", "chat_model", "knowledge", "tools", "tracer_provider", "meter_provider"}
+_NOT_RECORDED = INJECTED_FIELDS | {"api_key"}
 
 
 def _settings_of(ctx: Context) -> dict[str, Any]:
@@ -373,6 +379,47 @@ def _plain(value: Any) -> bool:
 def _inputs(question: str, document: str | None) -> dict[str, Any]:
     """The graph input: the question, and the material it is about when there is some."""
     return {"question": question, "context": document} if document else {"question": question}
+
+
+async def astream_events(question: str, **kwargs: Any) -> AsyncIterator[dict[str, Any]]:
+    """Like :func:`asolve` (same arguments, same errors), yielding progress as it happens.
+
+    Yields ``{"event": "decision", ...}`` and ``{"event": "answer", ...}`` dicts
+    (see :mod:`lottery.nodes.events`) while the run works, then one
+    ``{"event": "result", "result": SolveResult}``. Leaving the loop early cancels the run
+    (deterministically when iterated inside ``contextlib.aclosing``).
+
+    Example:
+        >>> async for event in astream_events("What is 17 * 23 + 4?", base_url=url):
+        ...     print(event["event"], event.get("problem"), event.get("decision") or "")
+    """
+    queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+    run = asyncio.create_task(asolve(question, on_event=queue.put_nowait, **kwargs))
+    run.add_done_callback(lambda _: queue.put_nowait(None))
+    try:
+        while (event := await queue.get()) is not None:
+            yield event
+        yield {"event": "result", "result": run.result()}
+    finally:
+        if not run.done():
+            run.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await run
+
+
+async def _drive(graph: Any, run_input: dict[str, Any] | None, config: dict[str, Any], ctx: Context,
+                 on_event: Callable[[dict[str, Any]], Any] | None) -> dict[str, Any]:
+    """Run the graph to its final state, handing each progress event to ``on_event``."""
+    if on_event is None:
+        return await graph.ainvoke(run_input, config=config, context=ctx)
+    state: dict[str, Any] = {}
+    async for mode, chunk in graph.astream(run_input, config=config, context=ctx,
+                                           stream_mode=["custom", "values"]):
+        if mode == "values":
+            state = chunk
+        else:
+            on_event(chunk)
+    return state
 
 
 def solve(question: str, **kwargs: Any) -> SolveResult:

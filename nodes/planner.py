@@ -9,6 +9,7 @@ from langgraph.runtime import Runtime
 from lottery.graphs.context import Context
 from lottery.graphs.state import Problem, Task, new_problem
 from lottery.nodes import prompts
+from lottery.nodes.events import emit_decision
 from lottery.nodes.llm import complete_structured, system_user
 from lottery.nodes.schemas import PlannerDecision, planner_json_schema
 
@@ -19,13 +20,13 @@ PLANNER_MAX_TOKENS = 256
 async def planner(task: Task, runtime: Runtime[Context]) -> dict[str, Any]:
     """Ask the model for a structured decision and apply it to the tree."""
     ctx, problem = runtime.context, task["problem"]
-    allow_divide = problem["depth"] < ctx.max_depth
+    allow_divide = problem["depth"] < task.get("max_depth", ctx.max_depth)
     has_tools = len(ctx.registry) > 0
     messages = system_user(
         prompts.PLANNER_SYSTEM.format(
             tool_line=prompts.PLANNER_TOOL_LINE if has_tools else "",
             max_fanout=ctx.max_fanout,
-            resources=_resources(ctx, has_tools),
+            resources=_resources(ctx, has_tools, task.get("knowledge_base")),
             examples=_examples(ctx, allow_divide),
         ),
         prompts.PLANNER_USER.format(
@@ -45,6 +46,7 @@ async def planner(task: Task, runtime: Runtime[Context]) -> dict[str, Any]:
     else:
         updates = apply_decision(problem, decision, ctx, allow_divide=allow_divide)
     updates[problem["id"]]["calls"] = problem["calls"] + reply.usage["calls"]
+    emit_decision(runtime, problem, updates)
     return {"problems": updates, "usage": usage}
 
 
@@ -100,9 +102,9 @@ def _examples(ctx: Context, allow_divide: bool) -> str:
     return "\n".join(prompts.PLANNER_EXAMPLES[k] for k in shown)
 
 
-def _resources(ctx: Context, has_tools: bool) -> str:
+def _resources(ctx: Context, has_tools: bool, knowledge_base: str | None = None) -> str:
     about = f" ({ctx.knowledge_description})" if ctx.knowledge_description else ""
-    lines = [f"Knowledge base: {ctx.knowledge_base!r}{about}."]
+    lines = [f"Knowledge base: {knowledge_base or ctx.knowledge_base!r}{about}."]
     if has_tools:
         lines.append("Tools:\n" + ctx.registry.describe())
     return "\n".join(lines) + "\n"

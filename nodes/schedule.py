@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
@@ -22,6 +22,7 @@ from langgraph.types import Send
 from lottery.errors import InputError
 from lottery.graphs.context import Context
 from lottery.graphs.state import Evidence, Problem, State, Task, new_problem
+from lottery.nodes.events import emit_decision
 from lottery.nodes.memory import memorize_answer, recall_answer
 from lottery.nodes.preprocess import attach_context
 
@@ -30,6 +31,31 @@ _REF = re.compile(r"#(\d+)")
 _MODEL_STEPS = {"pending": "planner", "tool": "tool", "solve": "solve", "merge": "merge"}
 
 Step = Literal["planner", "retrieve", "tool", "solve", "merge", "finalize"]
+
+
+class Limits(NamedTuple):
+    """The run's limits: the context's settings, overridden by the input's optional fields."""
+
+    max_depth: int
+    max_calls: int
+    max_tokens: int
+    knowledge_base: str
+
+
+def limits(state: State, ctx: Context) -> Limits:
+    """Effective limits of a run; raises :class:`InputError` for an unusable override."""
+    values = {}
+    for name, least in (("max_depth", 0), ("max_calls", 1), ("max_tokens", 1)):
+        value = state.get(name)
+        if value is None:
+            value = getattr(ctx, name)
+        elif isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise InputError(f"{name} must be an integer of at least {least}, got {value!r}")
+        values[name] = value
+    kb = state.get("knowledge_base")
+    if kb is not None and (not isinstance(kb, str) or not kb.strip()):
+        raise InputError(f"knowledge_base must be a non-empty name, got {kb!r}")
+    return Limits(**values, knowledge_base=(kb or ctx.knowledge_base).strip())
 
 
 def validate_question(question: Any, max_chars: int) -> str:
@@ -62,6 +88,7 @@ def run_id_of(config: RunnableConfig) -> str:
 async def schedule(state: State, runtime: Runtime[Context], config: RunnableConfig) -> dict[str, Any]:
     """Apply the model-free rules to the tree; see the module docstring."""
     ctx = runtime.context
+    lim = limits(state, ctx)  # on the first step: fails before any model call on a bad override
     problems = state.get("problems") or {}
     updates: dict[str, dict[str, Any]] = {}
     out: dict[str, Any] = {"problems": updates}
@@ -87,10 +114,11 @@ async def schedule(state: State, runtime: Runtime[Context], config: RunnableConf
                     usage["reuse_hits"] = usage.get("reuse_hits", 0) + 1
                     usage["saved_calls"] = usage.get("saved_calls", 0) + int(hit.get("calls", 0))
                     reused = True
-                elif p["depth"] >= ctx.max_depth:
+                elif p["depth"] >= lim.max_depth:
                     updates.setdefault(p["id"], {}).update(
                         decision="solve", reason="depth limit: solved directly", status="solve"
                     )
+                    emit_decision(runtime, p, updates)
             elif p["status"] == "divided" and all(
                 problems[c]["status"] == "done" for c in p["children"]
             ):
@@ -111,6 +139,8 @@ async def schedule(state: State, runtime: Runtime[Context], config: RunnableConf
                     reason=(root.get("reason", "") + " | budget nearly spent: answered directly "
                             "from what was known").strip(" |"),
                 )
+                emit_decision(runtime, problems[ROOT],
+                              {ROOT: {**updates[ROOT], "decision": "solve"}})
     return out
 
 
@@ -189,14 +219,19 @@ def _cost(p: Problem, problems: dict[str, Problem]) -> int:
 
 
 def _task(state: State, p: Problem, related: list[dict[str, str]], allowance: int) -> Task:
-    return Task(run_id=state["run_id"], goal=state["problems"][ROOT]["question"], problem=p,
+    task = Task(run_id=state["run_id"], goal=state["problems"][ROOT]["question"], problem=p,
                 related=related, allowance=allowance)
+    for name in ("max_depth", "knowledge_base"):  # the input's overrides travel with the task
+        if state.get(name) is not None:
+            task[name] = state[name]  # type: ignore[literal-required]
+    return task
 
 
 def _budget_left(state: State, ctx: Context) -> tuple[int, int]:
     usage = state.get("usage") or {}
     tokens = usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0)
-    return ctx.max_calls - usage.get("calls", 0), ctx.max_tokens - tokens
+    lim = limits(state, ctx)
+    return lim.max_calls - usage.get("calls", 0), lim.max_tokens - tokens
 
 
 def _tokens_per_call(state: State, ctx: Context) -> int:

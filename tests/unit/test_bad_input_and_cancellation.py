@@ -116,9 +116,3 @@ def test_json_output_of_an_injection_is_still_plain_data(monkeypatch):
     monkeypatch.setattr("lottery.cli.ask.solve", lambda *a, **k: fake)
     result = runner.invoke(app, ["ask", "q", "--json"])
     assert json.loads(result.output)["answer"] == hostile
-
-
-@pytest.mark.skip(reason="TODO(issue 8): bad input through the LangGraph server route "
-                  "(`langgraph dev` POST /runs) is not on main yet")
-def test_the_langgraph_server_rejects_bad_input_with_a_clear_message():
-    """Empty, 1 MB, binary and invalid UTF-8 questions through `langgraph dev` get a 4xx/one-line error."""
