@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from lottery.errors import ConfigurationError
 
 if TYPE_CHECKING:
+    import httpx
     from langchain_core.language_models import BaseChatModel
 
     from lottery.stores.knowledge import KnowledgeBase
@@ -72,6 +73,10 @@ class Context:
         default=True,
         metadata={"description": "Ask the server for JSON-schema constrained decisions."},
     )
+    autostart: bool = field(
+        default=True,
+        metadata={"description": "Without base_url, start (or reuse) a local vLLM server."},
+    )
     web_search: bool = field(
         default=False,
         metadata={"description": "Offer the web_search tool (needs network and `wikipedia`)."},
@@ -126,9 +131,30 @@ class Context:
             api_key=self.api_key,
             temperature=self.temperature,
             timeout=self.request_timeout,
-            max_retries=1,
+            # One retry layer only: the nodes' RetryPolicy (graphs/retry.py). Retrying in the
+            # client too would multiply the attempts (and the worst-case wait on a dead server).
+            max_retries=0,
             stream_usage=True,
+            http_async_client=self.http_client,
         )
+
+    @cached_property
+    def http_client(self) -> httpx.AsyncClient:
+        """Connections to the model server, owned by this run (see :meth:`aclose`).
+
+        Not langchain-openai's process-wide default client: its pooled connections belong
+        to the event loop that opened them, so a second ``solve()`` (a new loop) in the same
+        process failed with "Event loop is closed".
+        """
+        import httpx
+
+        return httpx.AsyncClient(timeout=self.request_timeout)
+
+    async def aclose(self) -> None:
+        """Close the run's connections to the model server, if any were opened."""
+        client = self.__dict__.get("http_client")
+        if client is not None:
+            await client.aclose()
 
     @cached_property
     def kb(self) -> KnowledgeBase:

@@ -12,9 +12,10 @@ from langgraph.graph import StateGraph
 from langgraph.store.base import BaseStore
 from langgraph.store.memory import InMemoryStore
 
-from lottery.errors import ConfigurationError, LotteryError, ModelServerError
+from lottery.errors import ConfigurationError, InputError, LotteryError, ModelServerError
 from lottery.graphs import algorithm1, cot, direct
 from lottery.graphs.context import Context
+from lottery.graphs.retry import MODEL_RETRY
 from lottery.graphs.state import Problem
 from lottery.nodes.llm import is_transient
 from lottery.nodes.schedule import ROOT, validate_question
@@ -116,13 +117,22 @@ async def asolve(
         checkpointer: makes the run durable and resumable under ``thread_id``.
         thread_id: id of the run (and of its checkpoint thread).
 
+    With neither ``base_url`` (``LOTTERY_BASE_URL``) nor ``chat_model``, a local vLLM
+    server for ``model`` is reused or started first (``autostart``; see ``lottery.serve``).
+
     Raises:
         InputError: the question is unusable.
-        ConfigurationError: a setting is invalid or no model server is configured.
+        ConfigurationError: a setting is invalid, the model is unknown, or no model
+            server is configured and ``autostart`` is off.
         ModelServerError: the model server could not be reached or kept failing.
     """
     ctx = make_context(context, **settings)
     question = validate_question(question, ctx.max_input_chars)
+    if ctx.chat_model is None and not ctx.base_url and ctx.autostart:
+        # The embedded default: a local vLLM server for ctx.model, started on first use.
+        from lottery.serve import ensure_server
+
+        ctx = make_context(ctx, base_url=await asyncio.to_thread(ensure_server, ctx.model))
     graph = build_graph(strategy).compile(checkpointer=checkpointer, store=store or InMemoryStore())
     config: dict[str, Any] = {"recursion_limit": algorithm1.RECURSION_LIMIT}
     if thread_id or checkpointer is not None:
@@ -130,16 +140,26 @@ async def asolve(
     start = time.perf_counter()
     try:
         ctx.llm  # noqa: B018 - fail fast on a missing server setting
-        state = await graph.ainvoke({"question": question}, config=config, context=ctx)
+        run_input: dict[str, Any] | None = {"question": question}
+        if checkpointer is not None:
+            run_input = await _input_or_resume(graph, config, question)
+        state = await graph.ainvoke(run_input, config=config, context=ctx)
     except LotteryError:
         raise
     except Exception as exc:
         if is_transient(exc) or type(exc).__module__.startswith("openai"):
+            resume = (f"; once it is back, call again with thread_id={thread_id!r} to resume"
+                      if checkpointer is not None and thread_id else "")
+            how = (f"failed after {MODEL_RETRY.max_attempts} attempts" if is_transient(exc)
+                   else "rejected the request")
+            detail = (str(exc).splitlines() or [""])[0][:300]
             raise ModelServerError(
-                f"model server at {ctx.base_url or 'the injected chat model'} failed: "
-                f"{type(exc).__name__}: {exc}".splitlines()[0]
+                f"model server at {ctx.base_url or 'the injected chat model'} {how}: "
+                f"{type(exc).__name__}: {detail}{resume}"
             ) from exc
         raise
+    finally:
+        await ctx.aclose()
     return _result(state, strategy, ctx, time.perf_counter() - start,
                    thread_id=(config.get("configurable") or {}).get("thread_id"))
 
@@ -147,6 +167,31 @@ async def asolve(
 def solve(question: str, **kwargs: Any) -> SolveResult:
     """Synchronous :func:`asolve` (for scripts and notebooks without an event loop)."""
     return asyncio.run(asolve(question, **kwargs))
+
+
+async def _input_or_resume(
+    graph: Any, config: dict[str, Any], question: str
+) -> dict[str, Any] | None:
+    """``None`` (resume) when the thread holds an unfinished run of ``question``, else the input.
+
+    An unfinished run (a failure or a cancellation left steps to do) continues from its
+    last checkpoint: steps that finished are not run again, so no sub-problem is answered
+    twice.
+    """
+    snapshot = await graph.aget_state(config)
+    if not snapshot.next:
+        if snapshot.values and snapshot.values.get("question") not in (None, question):
+            raise InputError(
+                f"thread {config['configurable']['thread_id']!r} already answered another "
+                "question: use a new thread_id"
+            )
+        return {"question": question}
+    if snapshot.values.get("question") != question:
+        raise InputError(
+            f"thread {config['configurable']['thread_id']!r} holds an unfinished run of another "
+            "question: resume it with that question, or use a new thread_id"
+        )
+    return None
 
 
 def _result(state: dict[str, Any], strategy: str, ctx: Context, wall: float,

@@ -31,6 +31,18 @@ class ModelServerError(LotteryError):
     """The OpenAI-compatible model server could not be reached or failed."""
 
 
+class ServerStartError(ModelServerError):
+    """A local model server could not be started (port taken, crashed, timed out)."""
+
+
+class UnknownModelError(ConfigurationError):
+    """The model name is not in the catalogue, not a checkpoint directory, not a HF id."""
+
+
+class ModelPrepareError(LotteryError):
+    """A model could not be fetched, verified or converted (checksum, disk, memory)."""
+
+
 class StoreError(LotteryError):
     """A knowledge base, memory or run store failed."""
 

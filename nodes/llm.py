@@ -25,6 +25,7 @@ from lottery.nodes import prompts
 
 M = TypeVar("M", bound=BaseModel)
 
+_BOXED = re.compile(r"\\boxed\{((?:[^{}]|\{[^{}]*\})*)\}")
 _ANSWER_LINE = re.compile(r"^\s*(?:\**\s*)?(?:final\s+)?answer\s*[:：]\s*(.+)$", re.I | re.M)
 
 
@@ -67,10 +68,13 @@ async def complete(
     reply = reply or Reply()
     kwargs: dict[str, Any] = {"max_tokens": max_tokens or ctx.max_completion_tokens}
     if json_schema is not None and ctx.structured_output:
-        kwargs["response_format"] = {
+        # Sent as a raw body field: langchain-openai's own response_format handling goes
+        # through the client's parse() path, which raises on a reply cut by max_tokens
+        # instead of returning the text for the tolerant parser.
+        kwargs["extra_body"] = {"response_format": {
             "type": "json_schema",
             "json_schema": {"name": "decision", "schema": json_schema},
-        }
+        }}
     message = await ctx.llm.bind(**kwargs).ainvoke(messages)
     reply.add(message)
     return reply
@@ -78,7 +82,7 @@ async def complete(
 
 async def complete_structured(
     ctx: Context, messages: list[BaseMessage], schema: type[M], *, allowance: int,
-    json_schema: dict[str, Any] | None = None,
+    json_schema: dict[str, Any] | None = None, max_tokens: int | None = None,
 ) -> tuple[M | None, Reply, str | None]:
     """Ask for ``schema``; parse tolerantly; repair once if ``allowance`` > 1.
 
@@ -87,12 +91,12 @@ async def complete_structured(
     last parse error.
     """
     schema_dict = json_schema or schema.model_json_schema()
-    reply = await complete(ctx, messages, json_schema=schema_dict)
+    reply = await complete(ctx, messages, json_schema=schema_dict, max_tokens=max_tokens)
     parsed, error = parse_structured(reply.text, schema)
     if parsed is None and allowance > 1:
         retry = [*messages, AIMessage(reply.text[:2000]),
                  HumanMessage(prompts.REPAIR.format(error=error))]
-        await complete(ctx, retry, json_schema=schema_dict, reply=reply)
+        await complete(ctx, retry, json_schema=schema_dict, reply=reply, max_tokens=max_tokens)
         reply.usage["repairs"] = reply.usage.get("repairs", 0) + 1
         parsed, error = parse_structured(reply.text, schema)
     return parsed, reply, error
@@ -148,6 +152,8 @@ def extract_json_object(text: str) -> dict[str, Any] | None:
 def _decode(candidate: str) -> dict[str, Any] | None:
     try:
         obj = json.loads(candidate)
+    except RecursionError:  # adversarially deep nesting: not a usable decision
+        return None
     except json.JSONDecodeError:
         try:
             fixed = re.sub(r"\btrue\b", "True", re.sub(r"\bfalse\b", "False", candidate))
@@ -159,7 +165,10 @@ def _decode(candidate: str) -> dict[str, Any] | None:
 
 
 def final_answer(text: str) -> str:
-    """The short answer of a reasoning reply: its last ``Answer:`` line, else its last line."""
+    """The short answer of a reasoning reply: its last ``\\boxed{}``, ``Answer:`` line, or last line."""
+    boxed = _BOXED.findall(text or "")
+    if boxed:
+        return boxed[-1].strip()
     matches = _ANSWER_LINE.findall(text or "")
     if matches:
         return matches[-1].strip().strip("*").strip()

@@ -21,8 +21,13 @@ async def merge(task: Task, runtime: Runtime[Context]) -> dict[str, Any]:
     )
     user = prompts.MERGE_USER.format(items=items, question=problem["question"])
     reply = await complete(ctx, system_user(prompts.MERGE_SYSTEM, user))
-    update = {"answer": final_answer(reply.text), "status": "done",
+    usage = dict(reply.usage)
+    answer = final_answer(reply.text)
+    if not answer:  # an empty merge would lose the sub-answers: keep them instead
+        answer = "; ".join(r["answer"] for r in task["related"] if r["answer"])
+        usage["fallbacks"] = usage.get("fallbacks", 0) + 1
+    update = {"answer": answer, "status": "done",
               "calls": problem["calls"] + reply.usage["calls"]}
     done: Problem = {**problem, **update}  # type: ignore[typeddict-item]
     await remember(runtime.store, task["run_id"], [done])
-    return {"problems": {problem["id"]: update}, "usage": reply.usage}
+    return {"problems": {problem["id"]: update}, "usage": usage}

@@ -10,13 +10,42 @@ PLANNER_SYSTEM = """You plan how to answer a question. Choose ONE action:
 - "divide": split it into 2 to {max_fanout} simpler sub-questions, in order. A later \
 sub-question may use an earlier one's answer written as #1, #2, ...; list those numbers \
 in its "depends_on".
-{resources}Reply with one JSON object: {{"action": ..., "reason": ..., "query": ..., \
-"tool": ..., "tool_input": {{...}}, "subproblems": [{{"question": ..., "depends_on": []}}]}}."""
+{resources}Reply with one JSON object. Examples:
+{examples}"""
+
+PLANNER_EXAMPLES = {
+    "solve": 'Q: What is the opposite of "hot"?\n{"action": "solve", "reason": "simple word knowledge"}',
+    "retrieve": (
+        "Q: Who wrote the novel that the film Blade Runner is based on?\n"
+        '{"action": "retrieve", "reason": "needs a fact", "query": "Blade Runner film based on novel"}'
+    ),
+    "calculator": (
+        "Q: A shop sells 3 pens at $1.25 each and 2 books at $4 each. How much is that in total?\n"
+        '{"action": "tool", "reason": "arithmetic", "tool": "calculator", '
+        '"tool_input": {"expression": "3 * 1.25 + 2 * 4"}}'
+    ),
+    "python": (
+        "Q: Tom buys 3 boxes of 12 eggs, uses 5 eggs a day for a week and sells the rest at "
+        "$0.50 each. How much does he earn?\n"
+        '{"action": "tool", "reason": "word problem with several steps", "tool": "python", '
+        '"tool_input": {}}'
+    ),
+    "divide": (
+        "Q: Was the director of Jaws born before the director of Alien?\n"
+        '{"action": "divide", "reason": "two facts, then compare", "subproblems": ['
+        '{"question": "In which year was the director of Jaws born?"}, '
+        '{"question": "In which year was the director of Alien born?"}, '
+        '{"question": "Is the year #1 earlier than the year #2?", "depends_on": [1, 2]}]}'
+    ),
+}
+"""Few-shot decisions, shown when their action (or tool) is available. The system prompt is
+the same for every call of a run, so a server with prefix caching pays for it once."""
 
 PLANNER_TOOL_LINE = (
-    '\n- "tool": use one tool; give "tool" and its "tool_input" arguments. For "python" '
-    '(math word problems) and "logic" (logic puzzles) the program is written in a later step: '
-    'give "tool_input": {}.'
+    '\n- "tool": use one tool; give "tool" and its "tool_input" arguments. Any calculation, '
+    "however simple, goes to a tool: never compute in your head. For \"python\" (word "
+    'problems with several steps) and "logic" (logic puzzles) the program is written in a '
+    'later step: give "tool_input": {}.'
 )
 
 PLANNER_USER = "{goal_line}Question: {question}"

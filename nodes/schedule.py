@@ -116,8 +116,12 @@ def dispatch(state: State, runtime: Runtime[Context]) -> list[Send] | Step:
         return "finalize"
     # Deepest first: finish work before starting more. Parallel calls share what is left
     # of the token budget, at the run's average cost per call so far.
-    model_tasks = model_tasks[: min(calls_left, max(1, tokens_left // _tokens_per_call(state, ctx)))]
-    allowance = 2 if calls_left >= 2 * max(len(model_tasks), 1) else 1
+    # One call stays in reserve for answering the root when the budget runs out, so a wide
+    # fan-out cannot spend the last calls and leave the run without any answer.
+    per_call = _tokens_per_call(state, ctx)
+    spendable = calls_left - 1 if root["status"] not in _MODEL_STEPS else calls_left
+    model_tasks = model_tasks[: max(1, min(spendable, (tokens_left - per_call) // per_call))]
+    allowance = 2 if spendable >= 2 * max(len(model_tasks), 1) else 1
     sends = [Send("retrieve", _task(state, p, [], allowance=0)) for p in retrievals]
     for p in model_tasks:
         related = (_answers(problems, p["children"]) if p["status"] == "merge"

@@ -197,7 +197,7 @@ async def test_planner_json_schema_is_requested_from_the_server():
     model = scripted()
     await asolve("Hi?", chat_model=model)
     plan_call = next(c for c in model.calls if step_of(c["messages"]) == "plan")
-    fmt = plan_call["kwargs"]["response_format"]
+    fmt = plan_call["kwargs"]["extra_body"]["response_format"]
     assert fmt["type"] == "json_schema"
     assert "divide" in json.dumps(fmt["json_schema"]["schema"])
 

@@ -44,6 +44,8 @@ def test_an_unknown_action_is_an_error_not_a_decision():
     ("**Final Answer:** Paris", "Paris"),
     ("Answer: 1\nwait\nAnswer: 2", "2"),
     ("just this line", "just this line"),
+    ("The final answer is \\(\\boxed{401}\\).", "401"),
+    ("so \\boxed{\\frac{1}{2}} here\nAnswer: wrong", "\\frac{1}{2}"),
     ("", ""),
 ])
 def test_final_answer_is_the_last_answer_line(text, answer):
