@@ -25,10 +25,14 @@ PLANNER_EXAMPLES = {
         '"tool_input": {"expression": "3 * 1.25 + 2 * 4"}}'
     ),
     "python": (
-        "Q: Tom buys 3 boxes of 12 eggs, uses 5 eggs a day for a week and sells the rest at "
-        "$0.50 each. How much does he earn?\n"
-        '{"action": "tool", "reason": "word problem with several steps", "tool": "python", '
-        '"tool_input": {}}'
+        "Q: Tom has 3 boxes of 12 apples. He gives away 7 apples and sells the rest at $0.50 "
+        "each. How much money does he make?\n"
+        '{"action": "tool", "reason": "math word problem", "tool": "python", "tool_input": {}}'
+    ),
+    "logic": (
+        "Q: All cats are mammals. Tom is a cat. Is the statement \"Tom is a mammal\" true, false "
+        "or unknown?\n"
+        '{"action": "tool", "reason": "logical deduction", "tool": "logic", "tool_input": {}}'
     ),
     "divide": (
         "Q: Was the director of Jaws born before the director of Alien?\n"
@@ -42,10 +46,9 @@ PLANNER_EXAMPLES = {
 the same for every call of a run, so a server with prefix caching pays for it once."""
 
 PLANNER_TOOL_LINE = (
-    '\n- "tool": use one tool; give "tool" and its "tool_input" arguments. Any calculation, '
-    "however simple, goes to a tool: never compute in your head. For \"python\" (word "
-    'problems with several steps) and "logic" (logic puzzles) the program is written in a '
-    'later step: give "tool_input": {}.'
+    '\n- "tool": use one tool; give "tool" and its "tool_input" arguments. For "python" '
+    '(math word problems) and "logic" (logic puzzles) the program is written in a later step: '
+    'give "tool_input": {}.'
 )
 
 PLANNER_USER = "{goal_line}Question: {question}"
