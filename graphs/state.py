@@ -106,6 +106,10 @@ class InputState(TypedDict):
 
     question: str
     """The question to answer."""
+    context: NotRequired[str]
+    """Material the question is about (a document, a transcript). Longer than the
+    ``context_budget``, it is split and only the pieces relevant to the question reach
+    the model (``nodes/preprocess.py``)."""
 
 
 class OutputState(TypedDict):

@@ -120,6 +120,7 @@ async def asolve(
     memory: SqlMemory | None = None,
     durable: bool = True,
     database_url: str | None = None,
+    document: str | None = None,
     **settings: Any,
 ) -> SolveResult:
     """Answer ``question`` with a small model driven by Algorithm 1 (or a baseline).
@@ -144,6 +145,8 @@ async def asolve(
         memory: an open :class:`~lottery.stores.sql.SqlMemory` to use.
         durable: ``False`` runs in memory only (no database, nothing recorded).
         database_url: the database to open instead of the default one.
+        document: material the question is about; over ``context_budget`` tokens only its
+            pieces relevant to the question reach the model (algorithm1 only).
 
     With neither ``base_url`` (``LOTTERY_BASE_URL``) nor ``chat_model``, a local vLLM
     server for ``model`` is reused or started first (``autostart``; see ``lottery.serve``).
@@ -164,9 +167,10 @@ async def asolve(
         ctx = make_context(ctx, base_url=await asyncio.to_thread(ensure_server, ctx.model))
     if memory is None and durable and store is None and checkpointer is None:
         async with open_memory(database_url) as opened:
-            return await _durable_run(opened, question, strategy, ctx, thread_id)
+            return await _durable_run(opened, question, strategy, ctx, thread_id,
+                                      document=document)
     if memory is not None:
-        return await _durable_run(memory, question, strategy, ctx, thread_id,
+        return await _durable_run(memory, question, strategy, ctx, thread_id, document=document,
                                   store=store, checkpointer=checkpointer)
     graph = build_graph(strategy).compile(checkpointer=checkpointer, store=store or InMemoryStore())
     config: dict[str, Any] = {"recursion_limit": algorithm1.RECURSION_LIMIT}
@@ -176,9 +180,9 @@ async def asolve(
     try:
         with _model_errors(ctx, thread_id if checkpointer is not None else None):
             ctx.llm  # noqa: B018 - fail fast on a missing server setting
-            run_input: dict[str, Any] | None = {"question": question}
+            run_input: dict[str, Any] | None = _inputs(question, document)
             if checkpointer is not None:
-                run_input = await _input_or_resume(graph, config, question)
+                run_input = await _input_or_resume(graph, config, run_input)
             state = await graph.ainvoke(run_input, config=config, context=ctx)
     finally:
         await ctx.aclose()
@@ -212,7 +216,8 @@ def resume(run_id: str, **kwargs: Any) -> SolveResult:
 
 
 async def _durable_run(memory: SqlMemory, question: str, strategy: str, ctx: Context,
-                       thread_id: str | None, *, store: BaseStore | None = None,
+                       thread_id: str | None, *, document: str | None = None,
+                       store: BaseStore | None = None,
                        checkpointer: BaseCheckpointSaver | None = None) -> SolveResult:
     """Run (or resume) with checkpoints, memory M and the run record in ``memory``."""
     runs, run_id = memory.runs, thread_id or _new_id()
@@ -244,7 +249,7 @@ async def _durable_run(memory: SqlMemory, question: str, strategy: str, ctx: Con
                 ctx.llm  # noqa: B018 - fail fast on a missing server setting
                 state = {}
                 async for mode, chunk in graph.astream(
-                    None if values else {"question": question}, config=config, context=ctx,
+                    None if values else _inputs(question, document), config=config, context=ctx,
                     stream_mode=["updates", "values"], durability="sync",
                 ):
                     if mode == "updates":
@@ -349,13 +354,18 @@ def _settings_of(ctx: Context) -> dict[str, Any]:
     return {f.name: getattr(ctx, f.name) for f in fields(Context) if f.name not in _NOT_RECORDED}
 
 
+def _inputs(question: str, document: str | None) -> dict[str, Any]:
+    """The graph input: the question, and the material it is about when there is some."""
+    return {"question": question, "context": document} if document else {"question": question}
+
+
 def solve(question: str, **kwargs: Any) -> SolveResult:
     """Synchronous :func:`asolve` (for scripts and notebooks without an event loop)."""
     return asyncio.run(asolve(question, **kwargs))
 
 
 async def _input_or_resume(
-    graph: Any, config: dict[str, Any], question: str
+    graph: Any, config: dict[str, Any], inputs: dict[str, Any]
 ) -> dict[str, Any] | None:
     """``None`` (resume) when the thread holds an unfinished run of ``question``, else the input.
 
@@ -363,6 +373,7 @@ async def _input_or_resume(
     last checkpoint: steps that finished are not run again, so no sub-problem is answered
     twice.
     """
+    question = inputs["question"]
     snapshot = await graph.aget_state(config)
     if not snapshot.next:
         if snapshot.values and snapshot.values.get("question") not in (None, question):
@@ -370,7 +381,7 @@ async def _input_or_resume(
                 f"thread {config['configurable']['thread_id']!r} already answered another "
                 "question: use a new thread_id"
             )
-        return {"question": question}
+        return inputs
     if snapshot.values.get("question") != question:
         raise InputError(
             f"thread {config['configurable']['thread_id']!r} holds an unfinished run of another "

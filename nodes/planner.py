@@ -101,7 +101,8 @@ def _examples(ctx: Context, allow_divide: bool) -> str:
 
 
 def _resources(ctx: Context, has_tools: bool) -> str:
-    lines = [f"Knowledge base: {ctx.knowledge_base!r}."]
+    about = f" ({ctx.knowledge_description})" if ctx.knowledge_description else ""
+    lines = [f"Knowledge base: {ctx.knowledge_base!r}{about}."]
     if has_tools:
         lines.append("Tools:\n" + ctx.registry.describe())
     return "\n".join(lines) + "\n"

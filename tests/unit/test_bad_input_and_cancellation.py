@@ -66,8 +66,8 @@ async def test_a_prompt_injection_runs_nothing_the_user_did_not_allow(tmp_path):
         assert result.answer == "I will not run commands."
         call = result.root["tool_call"]
         assert call is None or call["result"]["ok"] is False
-    # No shell-like tool unless the user adds one (python/logic run in the sandbox).
-    assert not {"shell", "bash", "exec", "system"} & set(default_registry().names())
+    shell_like = {"shell", "bash", "terminal", "exec", "system", "subprocess"}
+    assert not shell_like & set(default_registry().names()), "no shell tool unless the user adds one"
 
 
 async def test_cancelling_a_run_stops_it_promptly():
