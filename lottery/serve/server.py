@@ -36,7 +36,7 @@ from lottery.serve.venv import ensure_vllm_venv, has_gpu, logs_dir
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 DEFAULT_KV_CACHE_GIB = 4
-START_TIMEOUT_S = 900.0
+START_TIMEOUT_S = 1200.0
 _GIB = 1024**3
 
 
