@@ -109,6 +109,7 @@ class Context:
                 "no model server: set LOTTERY_BASE_URL (or pass base_url), "
                 "or start one with `lottery serve`"
             )
+        import httpx
         from langchain_openai import ChatOpenAI
 
         return ChatOpenAI(
@@ -119,6 +120,9 @@ class Context:
             timeout=self.request_timeout,
             max_retries=1,
             stream_usage=True,
+            # One HTTP client per run: langchain-openai's shared default client keeps
+            # connections bound to the event loop of an earlier solve(), which is closed.
+            http_async_client=httpx.AsyncClient(timeout=self.request_timeout),
         )
 
     @cached_property
