@@ -199,6 +199,9 @@ def start_server(
            if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
     if not gpu:
         env["VLLM_CPU_KVCACHE_SPACE"] = f"{kv:g}"
+    # One engine step on a CPU shared with other work can take minutes; vLLM's default of
+    # 300 s kills the engine then and leaves an API server that answers only 500s.
+    env.setdefault("VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS", "3600")
     # vLLM's compile cache makes later starts faster; keep it with the rest of our state.
     env.setdefault("VLLM_CACHE_ROOT", str(lottery_home() / "cache" / "vllm"))
     with log.open("wb") as out:
