@@ -10,7 +10,7 @@ from langgraph.runtime import Runtime
 
 from lottery.graphs.context import Context
 from lottery.graphs.retry import MODEL_RETRY
-from lottery.graphs.state import InputState, OutputState, State, new_problem
+from lottery.graphs.state import OutputState, QuestionInput, State, new_problem
 from lottery.nodes.llm import complete, final_answer, system_user
 from lottery.nodes.schedule import ROOT, run_id_of, validate_question
 
@@ -32,7 +32,7 @@ def single_call_graph(system_prompt: str, *, reason: str, max_tokens: int | None
         return {"problems": {ROOT: root}, "usage": reply.usage, "answer": text,
                 "best_effort": False, "stop_reason": None, "run_id": run_id_of(config)}
 
-    builder = StateGraph(State, context_schema=Context, input_schema=InputState,
+    builder = StateGraph(State, context_schema=Context, input_schema=QuestionInput,
                          output_schema=OutputState)
     builder.add_node("answer", answer, retry_policy=MODEL_RETRY)
     builder.add_edge(START, "answer")

@@ -10,15 +10,19 @@ below are built once per run.
 from __future__ import annotations
 
 import os
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
+
+from pydantic.json_schema import SkipJsonSchema
 
 from lottery.errors import ConfigurationError
 
 if TYPE_CHECKING:
+    import httpx
     from langchain_core.language_models import BaseChatModel
 
+    from lottery.graphs.tracing import Telemetry
     from lottery.stores.knowledge import KnowledgeBase
     from lottery.tools.registry import ToolRegistry
 
@@ -72,6 +76,15 @@ class Context:
     search_mode: str = field(
         default="hybrid", metadata={"description": "Retrieval ranking: bm25, vector or hybrid."}
     )
+    reuse: bool = field(
+        default=True,
+        metadata={"description": "Answer a sub-problem already solved (same model and knowledge "
+                                 "base) from memory M instead of calling the model."},
+    )
+    reuse_ttl_s: float = field(
+        default=0.0,
+        metadata={"description": "Seconds a remembered answer may be reused; 0 means forever."},
+    )
     context_budget: int = field(
         default=1500,
         metadata={"description": "Tokens of a question's context shown as they are; a longer "
@@ -81,23 +94,46 @@ class Context:
         default=True,
         metadata={"description": "Ask the server for JSON-schema constrained decisions."},
     )
+    autostart: bool = field(
+        default=True,
+        metadata={"description": "Without base_url, start (or reuse) a local vLLM server."},
+    )
+    web_search: bool = field(
+        default=False,
+        metadata={"description": "Offer the web_search tool (needs network and `wikipedia`)."},
+    )
+    program_samples: int = field(
+        default=5,
+        metadata={"description": "Programs sampled per python/logic tool call; "
+                  "their executed answers are voted on."},
+    )
+    program_temperature: float = field(
+        default=0.7, metadata={"description": "Sampling temperature of those programs."}
+    )
 
-    # Injected objects (Python callers and tests); never read from the environment.
-    chat_model: Any = field(default=None, repr=False, compare=False)
-    knowledge: Any = field(default=None, repr=False, compare=False)
-    tools: Any = field(default=None, repr=False, compare=False)
-    embeddings: Any = field(default=None, repr=False, compare=False)
+    # Injected objects (Python callers and tests); never read from the environment, and
+    # left out of the JSON schema that Studio renders as the assistant's settings form.
+    chat_model: SkipJsonSchema[Any] = field(default=None, repr=False, compare=False)
+    knowledge: SkipJsonSchema[Any] = field(default=None, repr=False, compare=False)
+    tools: SkipJsonSchema[Any] = field(default=None, repr=False, compare=False)
+    tracer_provider: SkipJsonSchema[Any] = field(default=None, repr=False, compare=False)
+    """OpenTelemetry tracer provider; the global one (no-op unless the app set one) if None."""
+    meter_provider: SkipJsonSchema[Any] = field(default=None, repr=False, compare=False)
+    """OpenTelemetry meter provider; the global one if None."""
+    embeddings: SkipJsonSchema[Any] = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for f in fields(self):
-            if f.name in _INJECTED or f.default is MISSING:
+            if f.name in INJECTED_FIELDS or f.default is MISSING:
                 continue
             env = os.environ.get(f"LOTTERY_{f.name.upper()}")
             if env is None or getattr(self, f.name) != f.default:
                 continue
             object.__setattr__(self, f.name, _coerce(f.name, env, f.default))
+        if self.reuse_ttl_s < 0:
+            raise ConfigurationError(f"reuse_ttl_s must be 0 or more, got {self.reuse_ttl_s}")
         for name in ("max_depth", "max_calls", "max_tokens", "max_fanout", "top_k",
-                     "context_budget"):
+                     "program_samples", "context_budget"):
             if getattr(self, name) < (0 if name == "max_depth" else 1):
                 raise ConfigurationError(f"{name} must be positive, got {getattr(self, name)}")
         if self.search_mode not in ("bm25", "vector", "hybrid"):
@@ -124,9 +160,30 @@ class Context:
             api_key=self.api_key,
             temperature=self.temperature,
             timeout=self.request_timeout,
-            max_retries=1,
+            # One retry layer only: the nodes' RetryPolicy (graphs/retry.py). Retrying in the
+            # client too would multiply the attempts (and the worst-case wait on a dead server).
+            max_retries=0,
             stream_usage=True,
+            http_async_client=self.http_client,
         )
+
+    @cached_property
+    def http_client(self) -> httpx.AsyncClient:
+        """Connections to the model server, owned by this run (see :meth:`aclose`).
+
+        Not langchain-openai's process-wide default client: its pooled connections belong
+        to the event loop that opened them, so a second ``solve()`` (a new loop) in the same
+        process failed with "Event loop is closed".
+        """
+        import httpx
+
+        return httpx.AsyncClient(timeout=self.request_timeout)
+
+    async def aclose(self) -> None:
+        """Close the run's connections to the model server, if any were opened."""
+        client = self.__dict__.get("http_client")
+        if client is not None:
+            await client.aclose()
 
     @cached_property
     def kb(self) -> KnowledgeBase:
@@ -146,6 +203,22 @@ class Context:
 
         return embeddings_from_env()
 
+    def kb_for(self, name: str | None) -> KnowledgeBase:
+        """The knowledge base called ``name`` (a run's input may name another than ``kb``).
+
+        ``None`` or this context's own name gives :attr:`kb`; so does any name when a
+        knowledge base object was injected.
+        """
+        if name is None or name == self.knowledge_base or self.knowledge is not None:
+            return self.kb
+        if name not in self._other_kbs:
+            self._other_kbs[name] = replace(self, knowledge_base=name).kb
+        return self._other_kbs[name]
+
+    @cached_property
+    def _other_kbs(self) -> dict[str, KnowledgeBase]:
+        return {}
+
     @cached_property
     def registry(self) -> ToolRegistry:
         """The tool set C."""
@@ -153,10 +226,20 @@ class Context:
             return self.tools
         from lottery.tools import default_registry
 
-        return default_registry()
+        return default_registry(knowledge=self.kb, web_search=self.web_search)
+
+    @cached_property
+    def telemetry(self) -> Telemetry:
+        """Spans and metrics of the runs of this context (see ``graphs/tracing.py``)."""
+        from lottery.graphs.tracing import Telemetry
+
+        return Telemetry.for_context(self)
 
 
-_INJECTED = {"chat_model", "knowledge", "tools", "embeddings"}
+INJECTED_FIELDS = frozenset(
+    {"chat_model", "knowledge", "tools", "embeddings", "tracer_provider", "meter_provider"}
+)
+"""Fields that hold objects given by Python callers: never read from the environment or stored."""
 
 
 def _coerce(name: str, raw: str, default: Any) -> Any:

@@ -6,10 +6,15 @@ such key declares its reducer beside it.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, NotRequired, TypedDict
+from typing import Annotated, Any, Literal, NotRequired
 
-Decision = Literal["solve", "retrieve", "tool", "divide"]
-"""What the planner decided for one problem."""
+# typing_extensions' TypedDict: pydantic (and so Studio's schema of the graph input) rejects
+# typing.TypedDict on Python < 3.12.
+from pydantic import ConfigDict, with_config
+from typing_extensions import TypedDict
+
+Decision = Literal["solve", "retrieve", "tool", "divide", "reuse"]
+"""What the planner decided for one problem (``reuse``: answered from memory M, no planner)."""
 
 Status = Literal["pending", "retrieve", "tool", "solve", "divided", "merge", "done"]
 """Where a problem stands; for every status but ``divided`` and ``done`` it is the next node."""
@@ -63,6 +68,10 @@ class Problem(TypedDict):
     """Where it stands."""
     calls: int
     """Model calls spent on this problem."""
+    reused_from: NotRequired[dict[str, Any]]
+    """For ``reuse``: the run and problem whose answer was served, and the calls it had cost."""
+    memorized: NotRequired[bool]
+    """True once the answer is in memory M for reuse by later problems and runs."""
 
 
 class Usage(TypedDict, total=False):
@@ -73,6 +82,10 @@ class Usage(TypedDict, total=False):
     completion_tokens: int
     repairs: int
     fallbacks: int
+    reuse_hits: int
+    """Sub-problems answered from memory M instead of the model."""
+    saved_calls: int
+    """Model calls those sub-problems had cost when first solved."""
 
 
 def merge_problems(
@@ -93,8 +106,9 @@ def add_usage(left: Usage | None, right: Usage | None) -> Usage:
     return out  # type: ignore[return-value]
 
 
-class InputState(TypedDict):
-    """What a caller gives (Studio renders this as the input form)."""
+@with_config(ConfigDict(use_attribute_docstrings=True))
+class QuestionInput(TypedDict):
+    """What a caller gives a baseline graph: the question alone."""
 
     question: str
     """The question to answer."""
@@ -102,6 +116,24 @@ class InputState(TypedDict):
     """Material the question is about (a document, a transcript). Longer than the
     ``context_budget``, it is split and only the pieces relevant to the question reach
     the model (``nodes/preprocess.py``)."""
+
+
+@with_config(ConfigDict(use_attribute_docstrings=True))
+class InputState(QuestionInput):
+    """What a caller gives (Studio renders this as the input form).
+
+    The optional fields override the run's context settings of the same name for
+    this run only; ``schedule`` applies them (see ``nodes.schedule.limits``).
+    """
+
+    knowledge_base: NotRequired[str | None]
+    """Knowledge base to retrieve from (default: the context's ``knowledge_base``)."""
+    max_depth: NotRequired[int | None]
+    """Deepest level of sub-problems (default: the context's ``max_depth``)."""
+    max_calls: NotRequired[int | None]
+    """Budget of model calls (default: the context's ``max_calls``)."""
+    max_tokens: NotRequired[int | None]
+    """Budget of prompt + completion tokens (default: the context's ``max_tokens``)."""
 
 
 class OutputState(TypedDict):
@@ -146,6 +178,10 @@ class Task(TypedDict):
     """``{"id", "question", "answer"}`` of the problems this one builds on (children or dependencies)."""
     allowance: int
     """Model calls this task may spend (1, or 2 when a repair retry fits the budget)."""
+    max_depth: NotRequired[int]
+    """The run's depth limit, when the input overrides the context's."""
+    knowledge_base: NotRequired[str]
+    """The run's knowledge base, when the input overrides the context's."""
 
 
 def new_problem(

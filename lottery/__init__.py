@@ -1,6 +1,14 @@
 """lottery-llm: a small language model doing the work of a large one, with Algorithm 1."""
 
-from lottery.api import RunUsage, SolveResult, asolve, build_graph, make_context, solve
+from lottery.api import (
+    RunUsage,
+    SolveResult,
+    asolve,
+    astream_events,
+    build_graph,
+    make_context,
+    solve,
+)
 from lottery.errors import LotteryError
 from lottery.graphs.context import Context
 
@@ -10,6 +18,7 @@ __all__ = [
     "RunUsage",
     "SolveResult",
     "asolve",
+    "astream_events",
     "build_graph",
     "make_context",
     "solve",

@@ -43,7 +43,9 @@ class Reply:
         self.usage["completion_tokens"] = (
             self.usage.get("completion_tokens", 0) + meta.get("output_tokens", 0)
         )
-        self.text = message.text if hasattr(message, "text") else str(message.content)
+        text = message.text if hasattr(message, "text") else str(message.content)
+        # Model text is untrusted: lone surrogates (from JSON escapes) cannot be stored or sent.
+        self.text = text.encode("utf-8", "replace").decode("utf-8")
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -68,18 +70,23 @@ async def complete(
     reply = reply or Reply()
     kwargs: dict[str, Any] = {"max_tokens": max_tokens or ctx.max_completion_tokens}
     if json_schema is not None and ctx.structured_output:
-        kwargs["response_format"] = {
+        # Sent as a raw body field: langchain-openai's own response_format handling goes
+        # through the client's parse() path, which raises on a reply cut by max_tokens
+        # instead of returning the text for the tolerant parser.
+        kwargs["extra_body"] = {"response_format": {
             "type": "json_schema",
             "json_schema": {"name": "decision", "schema": json_schema},
-        }
-    message = await ctx.llm.bind(**kwargs).ainvoke(messages)
+        }}
+    with ctx.telemetry.model_call(messages, kwargs) as call:
+        message = await ctx.llm.bind(**kwargs).ainvoke(messages)
+        call.done(message)
     reply.add(message)
     return reply
 
 
 async def complete_structured(
     ctx: Context, messages: list[BaseMessage], schema: type[M], *, allowance: int,
-    json_schema: dict[str, Any] | None = None,
+    json_schema: dict[str, Any] | None = None, max_tokens: int | None = None,
 ) -> tuple[M | None, Reply, str | None]:
     """Ask for ``schema``; parse tolerantly; repair once if ``allowance`` > 1.
 
@@ -88,12 +95,12 @@ async def complete_structured(
     last parse error.
     """
     schema_dict = json_schema or schema.model_json_schema()
-    reply = await complete(ctx, messages, json_schema=schema_dict)
+    reply = await complete(ctx, messages, json_schema=schema_dict, max_tokens=max_tokens)
     parsed, error = parse_structured(reply.text, schema)
     if parsed is None and allowance > 1:
         retry = [*messages, AIMessage(reply.text[:2000]),
                  HumanMessage(prompts.REPAIR.format(error=error))]
-        await complete(ctx, retry, json_schema=schema_dict, reply=reply)
+        await complete(ctx, retry, json_schema=schema_dict, reply=reply, max_tokens=max_tokens)
         reply.usage["repairs"] = reply.usage.get("repairs", 0) + 1
         parsed, error = parse_structured(reply.text, schema)
     return parsed, reply, error
@@ -106,7 +113,9 @@ def parse_structured(text: str, schema: type[M]) -> tuple[M | None, str | None]:
         return None, "no JSON object found"
     try:
         return schema.model_validate(data), None
-    except ValidationError as exc:
+    except (TypeError, ValueError) as exc:  # a validator met a shape it cannot read
+        if not isinstance(exc, ValidationError):
+            return None, f"unreadable object ({type(exc).__name__})"
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ())) or "object"
         return None, f"{where}: {first.get('msg')}"
@@ -149,6 +158,8 @@ def extract_json_object(text: str) -> dict[str, Any] | None:
 def _decode(candidate: str) -> dict[str, Any] | None:
     try:
         obj = json.loads(candidate)
+    except RecursionError:  # adversarially deep nesting: not a usable decision
+        return None
     except json.JSONDecodeError:
         try:
             fixed = re.sub(r"\btrue\b", "True", re.sub(r"\bfalse\b", "False", candidate))

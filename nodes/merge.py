@@ -9,6 +9,7 @@ from langgraph.runtime import Runtime
 from lottery.graphs.context import Context
 from lottery.graphs.state import Problem, Task
 from lottery.nodes import prompts
+from lottery.nodes.events import emit_answer
 from lottery.nodes.llm import complete, final_answer, system_user
 from lottery.nodes.memory import remember
 
@@ -21,8 +22,14 @@ async def merge(task: Task, runtime: Runtime[Context]) -> dict[str, Any]:
     )
     user = prompts.MERGE_USER.format(items=items, question=problem["question"])
     reply = await complete(ctx, system_user(prompts.MERGE_SYSTEM, user))
-    update = {"answer": final_answer(reply.text), "status": "done",
+    usage = dict(reply.usage)
+    answer = final_answer(reply.text)
+    if not answer:  # an empty merge would lose the sub-answers: keep them instead
+        answer = "; ".join(r["answer"] for r in task["related"] if r["answer"])
+        usage["fallbacks"] = usage.get("fallbacks", 0) + 1
+    update = {"answer": answer, "status": "done",
               "calls": problem["calls"] + reply.usage["calls"]}
     done: Problem = {**problem, **update}  # type: ignore[typeddict-item]
     await remember(runtime.store, task["run_id"], [done])
-    return {"problems": {problem["id"]: update}, "usage": reply.usage}
+    emit_answer(runtime, problem, update["answer"], "merge")
+    return {"problems": {problem["id"]: update}, "usage": usage}

@@ -9,20 +9,24 @@ from langgraph.runtime import Runtime
 from lottery.graphs.context import Context
 from lottery.graphs.state import Problem, Task, new_problem
 from lottery.nodes import prompts
+from lottery.nodes.events import emit_decision
 from lottery.nodes.llm import complete_structured, system_user
 from lottery.nodes.schemas import PlannerDecision, planner_json_schema
+
+PLANNER_MAX_TOKENS = 256
+"""A decision with six sub-questions fits; more is a model rambling inside its JSON."""
 
 
 async def planner(task: Task, runtime: Runtime[Context]) -> dict[str, Any]:
     """Ask the model for a structured decision and apply it to the tree."""
     ctx, problem = runtime.context, task["problem"]
-    allow_divide = problem["depth"] < ctx.max_depth
+    allow_divide = problem["depth"] < task.get("max_depth", ctx.max_depth)
     has_tools = len(ctx.registry) > 0
     messages = system_user(
         prompts.PLANNER_SYSTEM.format(
             tool_line=prompts.PLANNER_TOOL_LINE if has_tools else "",
             max_fanout=ctx.max_fanout,
-            resources=_resources(ctx, has_tools),
+            resources=_resources(ctx, has_tools, task.get("knowledge_base")),
             examples=_examples(ctx, allow_divide),
         ),
         prompts.PLANNER_USER.format(
@@ -33,6 +37,7 @@ async def planner(task: Task, runtime: Runtime[Context]) -> dict[str, Any]:
     decision, reply, error = await complete_structured(
         ctx, messages, PlannerDecision, allowance=task["allowance"],
         json_schema=planner_json_schema(allow_divide=allow_divide, tools=has_tools),
+        max_tokens=PLANNER_MAX_TOKENS,
     )
     usage = dict(reply.usage)
     if decision is None:
@@ -41,6 +46,7 @@ async def planner(task: Task, runtime: Runtime[Context]) -> dict[str, Any]:
     else:
         updates = apply_decision(problem, decision, ctx, allow_divide=allow_divide)
     updates[problem["id"]]["calls"] = problem["calls"] + reply.usage["calls"]
+    emit_decision(runtime, problem, updates)
     return {"problems": updates, "usage": usage}
 
 
@@ -60,17 +66,25 @@ def apply_decision(
         call = {"name": decision.tool, "args": args.get("__text__", args)}
         return {pid: {"decision": "tool", "reason": reason, "tool_call": call, "status": "tool"}}
     if decision.action == "divide":
-        subs = decision.subproblems[: ctx.max_fanout]
+        # Blank sub-questions are dropped; the rest are cut to the fan-out limit and their
+        # questions to the input limit, so a runaway divide cannot flood the tree.
+        asked = [(n, s) for n, s in enumerate(decision.subproblems, start=1) if s.question.strip()]
+        subs = asked[: ctx.max_fanout]
         if not allow_divide or len(subs) < 2:
             why = "depth limit" if not allow_divide else "fewer than 2 sub-problems"
             return {pid: _solve(problem, f"divide refused ({why}): solving directly")}
+        if len(asked) > len(subs):
+            reason = f"{reason} [fan-out limit: kept {len(subs)} of {len(asked)} sub-problems]".strip()
         updates: dict[str, dict[str, Any]] = {}
-        children = [f"{pid}.{i}" for i in range(1, len(subs) + 1)]
-        for i, (cid, sub) in enumerate(zip(children, subs, strict=True), start=1):
-            deps = sorted({children[d - 1] for d in sub.depends_on if 1 <= d < i})
-            updates[cid] = dict(new_problem(
-                cid, sub.question.strip(), parent=pid, depth=problem["depth"] + 1, depends_on=deps
+        child_of = {n: f"{pid}.{i}" for i, (n, _) in enumerate(subs, start=1)}
+        for n, sub in subs:
+            # Only earlier siblings count: a reference to itself or a later one would be a cycle.
+            deps = sorted({child_of[d] for d in sub.depends_on if d in child_of and d < n})
+            updates[child_of[n]] = dict(new_problem(
+                child_of[n], sub.question.strip()[: ctx.max_input_chars], parent=pid,
+                depth=problem["depth"] + 1, depends_on=deps,
             ))
+        children = list(child_of.values())
         updates[pid] = {"decision": "divide", "reason": reason, "children": children,
                         "status": "divided"}
         return updates
@@ -88,9 +102,9 @@ def _examples(ctx: Context, allow_divide: bool) -> str:
     return "\n".join(prompts.PLANNER_EXAMPLES[k] for k in shown)
 
 
-def _resources(ctx: Context, has_tools: bool) -> str:
+def _resources(ctx: Context, has_tools: bool, knowledge_base: str | None = None) -> str:
     about = f" ({ctx.knowledge_description})" if ctx.knowledge_description else ""
-    lines = [f"Knowledge base: {ctx.knowledge_base!r}{about}."]
+    lines = [f"Knowledge base: {knowledge_base or ctx.knowledge_base!r}{about}."]
     if has_tools:
         lines.append("Tools:\n" + ctx.registry.describe())
     return "\n".join(lines) + "\n"

@@ -14,8 +14,9 @@ async def retrieve(task: Task, runtime: Runtime[Context]) -> dict[str, Any]:
     """Search with the planner's query and attach the hits as evidence."""
     ctx, problem = runtime.context, task["problem"]
     query = problem["query"] or problem["question"]
-    hits = await ctx.kb.asearch(query, k=ctx.top_k, mode=ctx.search_mode)  # type: ignore[arg-type]
-    source = f"kb:{ctx.kb.name}"
+    kb = ctx.kb_for(task.get("knowledge_base"))
+    hits = await kb.asearch(query, k=ctx.top_k, mode=ctx.search_mode)  # type: ignore[arg-type]
+    source = f"kb:{kb.name}"
     evidence: list[Evidence] = [
         Evidence(source=source, content=h.text, ref=h.id, score=round(h.score, 4)) for h in hits
     ]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
@@ -21,7 +21,9 @@ from langgraph.types import Send
 
 from lottery.errors import InputError
 from lottery.graphs.context import Context
-from lottery.graphs.state import Problem, State, Task, new_problem
+from lottery.graphs.state import Evidence, Problem, State, Task, new_problem
+from lottery.nodes.events import emit_decision
+from lottery.nodes.memory import memorize_answer, recall_answer
 from lottery.nodes.preprocess import attach_context
 
 ROOT = "0"
@@ -29,6 +31,31 @@ _REF = re.compile(r"#(\d+)")
 _MODEL_STEPS = {"pending": "planner", "tool": "tool", "solve": "solve", "merge": "merge"}
 
 Step = Literal["planner", "retrieve", "tool", "solve", "merge", "finalize"]
+
+
+class Limits(NamedTuple):
+    """The run's limits: the context's settings, overridden by the input's optional fields."""
+
+    max_depth: int
+    max_calls: int
+    max_tokens: int
+    knowledge_base: str
+
+
+def limits(state: State, ctx: Context) -> Limits:
+    """Effective limits of a run; raises :class:`InputError` for an unusable override."""
+    values = {}
+    for name, least in (("max_depth", 0), ("max_calls", 1), ("max_tokens", 1)):
+        value = state.get(name)
+        if value is None:
+            value = getattr(ctx, name)
+        elif isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise InputError(f"{name} must be an integer of at least {least}, got {value!r}")
+        values[name] = value
+    kb = state.get("knowledge_base")
+    if kb is not None and (not isinstance(kb, str) or not kb.strip()):
+        raise InputError(f"knowledge_base must be a non-empty name, got {kb!r}")
+    return Limits(**values, knowledge_base=(kb or ctx.knowledge_base).strip())
 
 
 def validate_question(question: Any, max_chars: int) -> str:
@@ -61,6 +88,7 @@ def run_id_of(config: RunnableConfig) -> str:
 async def schedule(state: State, runtime: Runtime[Context], config: RunnableConfig) -> dict[str, Any]:
     """Apply the model-free rules to the tree; see the module docstring."""
     ctx = runtime.context
+    lim = limits(state, ctx)  # on the first step: fails before any model call on a bad override
     problems = state.get("problems") or {}
     updates: dict[str, dict[str, Any]] = {}
     out: dict[str, Any] = {"problems": updates}
@@ -71,18 +99,34 @@ async def schedule(state: State, runtime: Runtime[Context], config: RunnableConf
             problems = {ROOT: await attach_context(problems[ROOT], state["context"], ctx)}
         updates[ROOT] = dict(problems[ROOT])
         out.update(run_id=run_id_of(config), answer=None, best_effort=False, stop_reason=None)
-    for p in problems.values():
-        if p["status"] == "pending" and _deps_done(p, problems):
-            if p["depends_on"]:
-                updates.setdefault(p["id"], {})["question"] = _substitute(p, problems)
-            if p["depth"] >= ctx.max_depth:
-                updates.setdefault(p["id"], {}).update(
-                    decision="solve", reason="depth limit: solved directly", status="solve"
-                )
-        elif p["status"] == "divided" and all(
-            problems[c]["status"] == "done" for c in p["children"]
-        ):
-            updates.setdefault(p["id"], {})["status"] = "merge"
+    base, reused = problems, True
+    usage: dict[str, int] = {}
+    while reused:  # a reused answer can make dependants and parents ready: apply the rules again
+        reused = False
+        problems = {pid: {**p, **updates.get(pid, {})} for pid, p in base.items()}
+        for p in problems.values():
+            if p["status"] == "pending" and _deps_done(p, problems):
+                if p["depends_on"]:
+                    updates.setdefault(p["id"], {})["question"] = _substitute(p, problems)
+                question = updates.get(p["id"], {}).get("question", p["question"])
+                if p["depth"] > 0 and (hit := await recall_answer(runtime.store, ctx, question)):
+                    updates.setdefault(p["id"], {}).update(_reuse(hit))
+                    usage["reuse_hits"] = usage.get("reuse_hits", 0) + 1
+                    usage["saved_calls"] = usage.get("saved_calls", 0) + int(hit.get("calls", 0))
+                    reused = True
+                elif p["depth"] >= lim.max_depth:
+                    updates.setdefault(p["id"], {}).update(
+                        decision="solve", reason="depth limit: solved directly", status="solve"
+                    )
+                    emit_decision(runtime, p, updates)
+            elif p["status"] == "divided" and all(
+                problems[c]["status"] == "done" for c in p["children"]
+            ):
+                updates.setdefault(p["id"], {})["status"] = "merge"
+    run_id = out.get("run_id") or state.get("run_id") or ""
+    await _memorize_new_answers(runtime.store, ctx, run_id, problems, updates)
+    if usage:
+        out["usage"] = usage
     root = {**problems[ROOT], **updates.get(ROOT, {})}
     if root["status"] not in ("done", "solve") and not state.get("stop_reason"):
         calls_left, tokens_left = _budget_left(state, ctx)
@@ -95,6 +139,8 @@ async def schedule(state: State, runtime: Runtime[Context], config: RunnableConf
                     reason=(root.get("reason", "") + " | budget nearly spent: answered directly "
                             "from what was known").strip(" |"),
                 )
+                emit_decision(runtime, problems[ROOT],
+                              {ROOT: {**updates[ROOT], "decision": "solve"}})
     return out
 
 
@@ -119,8 +165,12 @@ def dispatch(state: State, runtime: Runtime[Context]) -> list[Send] | Step:
         return "finalize"
     # Deepest first: finish work before starting more. Parallel calls share what is left
     # of the token budget, at the run's average cost per call so far.
-    model_tasks = model_tasks[: min(calls_left, max(1, tokens_left // _tokens_per_call(state, ctx)))]
-    allowance = 2 if calls_left >= 2 * max(len(model_tasks), 1) else 1
+    # One call stays in reserve for answering the root when the budget runs out, so a wide
+    # fan-out cannot spend the last calls and leave the run without any answer.
+    per_call = _tokens_per_call(state, ctx)
+    spendable = calls_left - 1 if root["status"] not in _MODEL_STEPS else calls_left
+    model_tasks = model_tasks[: max(1, min(spendable, (tokens_left - per_call) // per_call))]
+    allowance = 2 if spendable >= 2 * max(len(model_tasks), 1) else 1
     sends = [Send("retrieve", _task(state, p, [], allowance=0)) for p in retrievals]
     for p in model_tasks:
         related = (_answers(problems, p["children"]) if p["status"] == "merge"
@@ -141,15 +191,47 @@ async def finalize(state: State) -> dict[str, Any]:
     return {"answer": answer, "best_effort": True, "stop_reason": stop}
 
 
+def _reuse(hit: dict[str, Any]) -> dict[str, Any]:
+    """Tree update for a problem answered from memory M."""
+    source = {"run_id": hit.get("run_id"), "problem_id": hit.get("problem_id"),
+              "calls": int(hit.get("calls", 0))}
+    note = Evidence(source="memory", content=f"{hit['question']} -> {hit['answer']}",
+                    ref=f"{source['run_id']}/{source['problem_id']}")
+    return {"decision": "reuse", "status": "done", "answer": hit["answer"], "evidence": [note],
+            "reason": f"answered before (run {source['run_id']}, problem {source['problem_id']})",
+            "reused_from": source, "memorized": True}
+
+
+async def _memorize_new_answers(store: Any, ctx: Context, run_id: str,
+                                problems: dict[str, Problem],
+                                updates: dict[str, dict[str, Any]]) -> None:
+    """Write each newly answered problem to memory M once (with what its subtree cost)."""
+    for p in problems.values():
+        if p["status"] == "done" and p.get("answer") and not p.get("memorized"):
+            await memorize_answer(store, ctx, run_id, p, _cost(p, problems))
+            updates.setdefault(p["id"], {})["memorized"] = True
+
+
+def _cost(p: Problem, problems: dict[str, Problem]) -> int:
+    """Model calls an answer took: its own, its sub-problems', reused ones' original cost."""
+    own = p.get("calls", 0) + int((p.get("reused_from") or {}).get("calls", 0))
+    return own + sum(_cost(problems[c], problems) for c in p.get("children", []) if c in problems)
+
+
 def _task(state: State, p: Problem, related: list[dict[str, str]], allowance: int) -> Task:
-    return Task(run_id=state["run_id"], goal=state["problems"][ROOT]["question"], problem=p,
+    task = Task(run_id=state["run_id"], goal=state["problems"][ROOT]["question"], problem=p,
                 related=related, allowance=allowance)
+    for name in ("max_depth", "knowledge_base"):  # the input's overrides travel with the task
+        if state.get(name) is not None:
+            task[name] = state[name]  # type: ignore[literal-required]
+    return task
 
 
 def _budget_left(state: State, ctx: Context) -> tuple[int, int]:
     usage = state.get("usage") or {}
     tokens = usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0)
-    return ctx.max_calls - usage.get("calls", 0), ctx.max_tokens - tokens
+    lim = limits(state, ctx)
+    return lim.max_calls - usage.get("calls", 0), lim.max_tokens - tokens
 
 
 def _tokens_per_call(state: State, ctx: Context) -> int:

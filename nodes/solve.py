@@ -9,6 +9,7 @@ from langgraph.runtime import Runtime
 from lottery.graphs.context import Context
 from lottery.graphs.state import Evidence, Problem, Task
 from lottery.nodes import prompts
+from lottery.nodes.events import emit_answer
 from lottery.nodes.llm import complete, final_answer, system_user
 from lottery.nodes.memory import remember
 
@@ -28,6 +29,7 @@ async def solve(task: Task, runtime: Runtime[Context]) -> dict[str, Any]:
               "calls": problem["calls"] + reply.usage["calls"]}
     done: Problem = {**problem, **update}  # type: ignore[typeddict-item]
     await remember(runtime.store, task["run_id"], [done])
+    emit_answer(runtime, problem, update["answer"], "solve")
     return {"problems": {problem["id"]: update}, "usage": reply.usage}
 
 

@@ -27,12 +27,26 @@ _FUNCS = {
     "abs": abs,
     "min": min,
     "max": max,
-    "round": lambda x, n=0: Fraction(round(x, int(n))),
+    "round": lambda x, n=0: Fraction(round(x, _digits(n))),
     "floor": lambda x: Fraction(math.floor(x)),
     "ceil": lambda x: Fraction(math.ceil(x)),
     "sqrt": lambda x: _sqrt(x),
 }
 _MAX_EXPONENT = 1000
+_MAX_BITS = 20_000
+"""Largest numerator or denominator (about 6000 digits): hostile input must not hang the tool."""
+
+
+def _digits(n: Fraction) -> int:
+    if n.denominator != 1 or abs(n) > 100:
+        raise ToolError("round() takes at most 100 digits")
+    return int(n)
+
+
+def _bounded(value: Fraction) -> Fraction:
+    if max(value.numerator.bit_length(), value.denominator.bit_length()) > _MAX_BITS:
+        raise ToolError("the result is too large to compute exactly")
+    return value
 _MAX_LEN = 2000
 
 
@@ -55,9 +69,12 @@ def _eval(node: ast.AST) -> Fraction:
         if isinstance(node.op, ast.Pow):
             if right.denominator != 1 or abs(right) > _MAX_EXPONENT:
                 raise ToolError("exponent must be an integer of at most 1000")
+            size = max(left.numerator.bit_length(), left.denominator.bit_length())
+            if size * abs(right.numerator) > _MAX_BITS:
+                raise ToolError("the result is too large to compute exactly")
         if isinstance(node.op, ast.Div | ast.FloorDiv | ast.Mod) and right == 0:
             raise ToolError("division by zero")
-        return Fraction(_BINARY[type(node.op)](left, right))
+        return _bounded(Fraction(_BINARY[type(node.op)](left, right)))
     if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
         return _UNARY[type(node.op)](_eval(node.operand))
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _FUNCS:

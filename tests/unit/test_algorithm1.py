@@ -197,7 +197,7 @@ async def test_planner_json_schema_is_requested_from_the_server():
     model = scripted()
     await asolve("Hi?", chat_model=model)
     plan_call = next(c for c in model.calls if step_of(c["messages"]) == "plan")
-    fmt = plan_call["kwargs"]["response_format"]
+    fmt = plan_call["kwargs"]["extra_body"]["response_format"]
     assert fmt["type"] == "json_schema"
     assert "divide" in json.dumps(fmt["json_schema"]["schema"])
 
@@ -209,3 +209,9 @@ async def test_baselines_answer_with_one_call_and_the_same_output_shape(strategy
     assert result.answer == "7"
     assert result.usage.calls == 1
     assert result.root["status"] == "done" and result.strategy == strategy
+
+
+async def test_model_text_that_is_not_valid_unicode_is_stored_not_crashed_on():
+    model = scripted(answers=lambda step, user: "Answer: \ud800 caf\udce9")
+    result = await asolve("Say something odd?", chat_model=model)  # durable: stored in SQLite
+    assert result.answer == "? caf?"

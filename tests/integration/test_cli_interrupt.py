@@ -1,0 +1,56 @@
+"""Ctrl-C in ``lottery ask``: a prompt exit 130 that leaves no process behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.integration.servers import REPO
+
+pytestmark = pytest.mark.integration
+
+
+def session_processes(sid: int) -> list[int]:
+    """Pids of live processes in session ``sid`` (what a run started and left behind)."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid and fields[0] != "Z":  # fields: state ppid pgrp session ...
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+def test_ctrl_c_stops_lottery_ask_promptly_with_exit_130_and_no_orphans(proxy):
+    proxy.arm("slow", delay=60.0)  # the model call hangs until interrupted
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "lottery.cli", "ask", "What is 2 + 2?", "--base-url", proxy.base_url],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+        env={**os.environ, "LOTTERY_REQUEST_TIMEOUT": "120"})
+    try:
+        deadline = time.monotonic() + 60
+        while proxy.stats()["requests"] < 1:  # the run is inside a model call
+            assert cli.poll() is None, cli.stderr.read() if cli.stderr else ""
+            assert time.monotonic() < deadline, "the CLI never called the model server"
+            time.sleep(0.05)
+        time.sleep(0.3)
+        start = time.monotonic()
+        cli.send_signal(signal.SIGINT)
+        _, err = cli.communicate(timeout=10)
+        elapsed = time.monotonic() - start
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+    assert cli.returncode == 130
+    assert err.decode().strip().splitlines()[-1] == "interrupted"
+    assert "Traceback" not in err.decode()
+    assert elapsed < 2.0, f"took {elapsed:.2f}s to stop"
+    assert session_processes(cli.pid) == [], "the run left processes behind"

@@ -1,0 +1,144 @@
+"""A real vLLM server behind real runs: CLI, Python API, structured output, usage, concurrency.
+
+The session fixture prepares SmolLM2-135M-Instruct (the catalogue's smallest
+model: enough for protocol tests) and starts a real vLLM server through
+``lottery.serve`` on a free port, then stops it. The vLLM environment and the
+model live in ``LOTTERY_TEST_HOME`` (default ``<repo>/.lottery-home``, which
+``.ci/run`` prepares); a missing one is created first, which takes minutes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lottery.api import asolve, solve
+from lottery.errors import ModelServerError
+from lottery.graphs.context import Context
+from lottery.nodes.llm import complete, system_user
+from lottery.nodes.schemas import PlannerDecision, planner_json_schema
+from lottery.serve import server as srv
+from lottery.serve.prepare import prepare_model
+
+pytestmark = [pytest.mark.integration, pytest.mark.vllm]
+
+MODEL = "smollm2-135m-instruct"
+REPO = Path(__file__).resolve().parents[2]
+# Small budgets: the point is the protocol, not the answers of a 135M model.
+RUN = {"model": MODEL, "max_calls": 6, "max_depth": 1, "max_completion_tokens": 320}
+
+
+@pytest.fixture(scope="session")
+def server_home() -> Path:
+    return Path(os.environ.get("LOTTERY_TEST_HOME") or REPO / ".lottery-home").resolve()
+
+
+@pytest.fixture(scope="session")
+def vllm_server(server_home: Path) -> Iterator[srv.ServerInfo]:
+    """A real vLLM server for SmolLM2-135M, started and stopped by lottery.serve."""
+    saved = os.environ.get("LOTTERY_HOME")
+    os.environ["LOTTERY_HOME"] = str(server_home)
+    try:
+        prepare_model(MODEL)
+        info = srv.start_server(MODEL, port=srv.free_port(), kv_cache_gib=1)
+    finally:
+        _restore("LOTTERY_HOME", saved)
+    yield info
+    os.environ["LOTTERY_HOME"] = str(server_home)
+    try:
+        srv.stop_server(info.port)
+    finally:
+        _restore("LOTTERY_HOME", saved)
+
+
+@pytest.fixture()
+def home(server_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point this test at the server's LOTTERY_HOME (the conftest isolates every test)."""
+    monkeypatch.setenv("LOTTERY_HOME", str(server_home))
+    return server_home
+
+
+def _restore(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
+
+
+def _lottery() -> str:
+    return shutil.which("lottery", path=str(Path(sys.executable).parent)) or "lottery"
+
+
+def test_status_lists_the_running_server(vllm_server: srv.ServerInfo, home: Path) -> None:
+    out = subprocess.run([_lottery(), "serve", "--status", "--json"], capture_output=True,
+                         text=True, timeout=60, check=True)
+    rows = {s["port"]: s for s in json.loads(out.stdout)}
+    assert rows[vllm_server.port]["status"] == "ready"
+    assert rows[vllm_server.port]["model"] == MODEL
+
+
+def test_lottery_ask_reuses_the_local_server_as_embedded_default(
+    vllm_server: srv.ServerInfo, home: Path
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "LOTTERY_BASE_URL"}
+    env.update(LOTTERY_HOME=str(home), LOTTERY_MODEL=MODEL, LOTTERY_MAX_CALLS="4",
+               LOTTERY_MAX_DEPTH="1", LOTTERY_MAX_COMPLETION_TOKENS="160")
+    run = subprocess.run([_lottery(), "ask", "What is 12 + 30?", "--json"], env=env,
+                         capture_output=True, text=True, timeout=600, check=False)
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    assert isinstance(result["answer"], str) and result["answer"].strip()
+    assert result["model"] == MODEL and result["usage"]["calls"] >= 1
+    assert "starting a local vLLM server" not in run.stderr  # the running one was reused
+
+
+def test_solve_runs_the_full_graph_and_records_token_usage(vllm_server: srv.ServerInfo) -> None:
+    result = solve("A box has 3 red and 4 blue balls. How many balls are in the box?",
+                   base_url=vllm_server.base_url, **RUN)
+    root = result.root
+    assert root["status"] == "done" and root["decision"] in ("solve", "retrieve", "tool", "divide")
+    assert result.answer and result.answer.strip()
+    assert result.usage.calls >= 2  # the planner, then at least one answering step
+    assert result.usage.prompt_tokens > 0 and result.usage.completion_tokens > 0
+    assert result.usage.fallbacks == 0, root["reason"]  # the planner's JSON parsed
+
+
+async def test_planner_schema_is_enforced_by_the_server(vllm_server: srv.ServerInfo) -> None:
+    """Constrained decoding: even a 135M model's raw reply is strict JSON of the schema."""
+    ctx = Context(base_url=vllm_server.base_url, model=MODEL)
+    schema = planner_json_schema(allow_divide=True, tools=True)
+    reply = await complete(
+        ctx, system_user("Decide how to handle the question.", "Question: what is 7 * 6?"),
+        max_tokens=200, json_schema=schema)
+    data = json.loads(reply.text)  # strict: no tolerant extraction
+    assert data["action"] in schema["properties"]["action"]["enum"]
+    assert isinstance(data["reason"], str)
+    PlannerDecision.model_validate(data)
+    assert reply.usage["prompt_tokens"] > 0 and reply.usage["completion_tokens"] > 0
+
+
+async def test_eight_concurrent_runs_complete(vllm_server: srv.ServerInfo) -> None:
+    questions = [f"What is {n} + {n + 1}?" for n in range(1, 9)]
+    results = await asyncio.wait_for(asyncio.gather(*(
+        asolve(q, base_url=vllm_server.base_url, **RUN) for q in questions)), timeout=900)
+    assert [r.question for r in results] == questions
+    assert all(r.answer and r.usage.completion_tokens > 0 for r in results)
+    assert len({r.run_id for r in results}) == 8
+
+
+def test_stopped_server_fails_runs_clearly(vllm_server: srv.ServerInfo, home: Path) -> None:
+    """Runs last: stops the session's server with the CLI, then a run must fail fast."""
+    stop = subprocess.run([_lottery(), "serve", "--stop", "--port", str(vllm_server.port)],
+                          capture_output=True, text=True, timeout=120, check=True)
+    assert f"port {vllm_server.port}" in stop.stdout
+    assert not srv.pid_alive(vllm_server.pid)
+    with pytest.raises(ModelServerError, match="model server"):
+        solve("What is 1 + 1?", base_url=vllm_server.base_url, **RUN)
