@@ -112,10 +112,6 @@ class QuestionInput(TypedDict):
 
     question: str
     """The question to answer."""
-    context: NotRequired[str]
-    """Material the question is about (a document, a transcript). Longer than the
-    ``context_budget``, it is split and only the pieces relevant to the question reach
-    the model (``nodes/preprocess.py``)."""
 
 
 @with_config(ConfigDict(use_attribute_docstrings=True))
@@ -126,6 +122,10 @@ class InputState(QuestionInput):
     this run only; ``schedule`` applies them (see ``nodes.schedule.limits``).
     """
 
+    context: NotRequired[str]
+    """Material the question is about (a document, a transcript). Longer than the
+    ``context_budget``, it is split and only the pieces relevant to the question reach
+    the model (``nodes/preprocess.py``)."""
     knowledge_base: NotRequired[str | None]
     """Knowledge base to retrieve from (default: the context's ``knowledge_base``)."""
     max_depth: NotRequired[int | None]
