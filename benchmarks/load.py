@@ -20,6 +20,7 @@ import platform
 import re
 import resource
 import sys
+import tempfile
 import time
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -40,9 +41,9 @@ def questions(n: int) -> list[str]:
     return [f"What is {7 + i} plus {3 * i + 1}?" for i in range(n)]
 
 
-def percentile(values: list[float], q: float) -> float:
+def percentile(values: list[float], q: float) -> float | None:
     if not values:
-        return float("nan")
+        return None
     ordered = sorted(values)
     k = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
     return ordered[k]
@@ -118,12 +119,16 @@ async def run_load(
         "wall_s": round(wall, 2),
         "throughput_questions_per_s": round(len(results) / wall, 3) if wall else None,
         "model_calls": calls, "calls_per_s": round(calls / wall, 3) if wall else None,
-        "latency_p50_s": round(percentile(latencies, 0.50), 2),
-        "latency_p95_s": round(percentile(latencies, 0.95), 2),
+        "latency_p50_s": _round(percentile(latencies, 0.50)),
+        "latency_p95_s": _round(percentile(latencies, 0.95)),
         "latency_max_s": round(max(latencies), 2) if latencies else None,
         "peak_rss_mib": round(peak_rss_mib(), 1), "rss_at_start_mib": round(rss_start, 1),
         "python": platform.python_version(), "settings": settings,
     }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
 
 
 def _correct(question: str, answer: str | None) -> bool:
@@ -141,7 +146,9 @@ async def _checkpointer(stack: AsyncExitStack, kind: str, path: Path | None) -> 
     if kind == "sqlite":
         from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-        target = path or Path("results/load-checkpoints.sqlite")
+        if path is None:
+            path = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "checkpoints.sqlite"
+        target = path
         target.unlink(missing_ok=True)
         return await stack.enter_async_context(AsyncSqliteSaver.from_conn_string(str(target)))
     raise SystemExit(f"unknown checkpointer {kind!r}")

@@ -40,11 +40,25 @@ async def one_request(client: httpx.AsyncClient, base_url: str, model: str,
             "completion_tokens": usage["completion_tokens"]}
 
 
+async def requests_running(client: httpx.AsyncClient, base_url: str) -> float | None:
+    """Requests the server is already running (its Prometheus metrics), if it says."""
+    try:
+        text = (await client.get(base_url.removesuffix("/v1") + "/metrics", timeout=10)).text
+    except httpx.HTTPError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("vllm:num_requests_running"):
+            return float(line.rsplit(" ", 1)[-1])
+    return None
+
+
 async def measure(base_url: str, model: str, concurrency: int, rounds: int,
                   max_tokens: int) -> dict[str, Any]:
     """``rounds`` rounds of ``concurrency`` simultaneous requests."""
     async with httpx.AsyncClient(timeout=1800) as client:
         await one_request(client, base_url, model, 8)  # warm-up
+        # A shared server may be busy with other clients: record it, the numbers depend on it.
+        busy = await requests_running(client, base_url)
         walls, tokens, latencies = [], 0, []
         for _ in range(rounds):
             start = time.perf_counter()
@@ -60,6 +74,7 @@ async def measure(base_url: str, model: str, concurrency: int, rounds: int,
         "aggregate_tokens_per_s": round(tokens / wall, 1),
         "per_request_tokens_per_s": round(statistics.mean(max_tokens / x for x in latencies), 1),
         "mean_latency_s": round(statistics.mean(latencies), 2),
+        "other_requests_running_at_start": busy,
     }
 
 

@@ -126,6 +126,7 @@ class InputState(QuestionInput):
     """Material the question is about (a document, a transcript). Longer than the
     ``context_budget``, it is split and only the pieces relevant to the question reach
     the model (``nodes/preprocess.py``)."""
+
     knowledge_base: NotRequired[str | None]
     """Knowledge base to retrieve from (default: the context's ``knowledge_base``)."""
     max_depth: NotRequired[int | None]

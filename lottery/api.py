@@ -357,7 +357,23 @@ _NOT_RECORDED = INJECTED_FIELDS | {"api_key"}
 
 def _settings_of(ctx: Context) -> dict[str, Any]:
     """The run's settings as recorded (secrets and injected objects left out)."""
-    return {f.name: getattr(ctx, f.name) for f in fields(Context) if f.name not in _NOT_RECORDED}
+    out = {}
+    for f in fields(Context):
+        value = getattr(ctx, f.name)
+        if f.name not in _NOT_RECORDED and _plain(value):
+            out[f.name] = value
+    return out
+
+
+def _plain(value: Any) -> bool:
+    """Whether a setting is plain data (injected objects such as embedders are not recorded)."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return True
+    if isinstance(value, list | tuple):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    return False
 
 
 def _inputs(question: str, document: str | None) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 from lottery.graphs.context import Context
 from lottery.graphs.state import Usage
 from lottery.nodes import prompts
+from lottery.sanitize import json_safe, safe_text
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -44,8 +45,7 @@ class Reply:
             self.usage.get("completion_tokens", 0) + meta.get("output_tokens", 0)
         )
         text = message.text if hasattr(message, "text") else str(message.content)
-        # Model text is untrusted: lone surrogates (from JSON escapes) cannot be stored or sent.
-        self.text = text.encode("utf-8", "replace").decode("utf-8")
+        self.text = safe_text(text)  # no NUL / lone surrogates: every store refuses them
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -167,7 +167,7 @@ def _decode(candidate: str) -> dict[str, Any] | None:
             obj = ast.literal_eval(fixed)
         except (ValueError, SyntaxError, MemoryError, RecursionError):
             return None
-    return obj if isinstance(obj, dict) else None
+    return json_safe(obj) if isinstance(obj, dict) else None  # "\\ud800" decodes to a surrogate
 
 
 def final_answer(text: str) -> str:

@@ -13,6 +13,7 @@ from langgraph.store.base import BaseStore
 
 from lottery.graphs.context import Context
 from lottery.graphs.state import Problem
+from lottery.sanitize import json_safe
 
 
 def problem_namespace(run_id: str) -> tuple[str, ...]:
@@ -36,7 +37,7 @@ async def remember(store: BaseStore | None, run_id: str, problems: Iterable[Prob
             "answer": p["answer"],
             "status": p["status"],
         }
-        await store.aput(problem_namespace(run_id), p["id"], value, index=False)
+        await store.aput(problem_namespace(run_id), p["id"], json_safe(value), index=False)
 
 
 # -- answers of solved problems, reused by later problems and runs --------------------------
@@ -97,4 +98,4 @@ async def memorize_answer(
         "created_at": time.time(),
     }
     await store.aput(answer_namespace(ctx.model, ctx.knowledge_base),
-                     answer_key(problem["question"]), value, index=False)
+                     answer_key(problem["question"]), json_safe(value), index=False)

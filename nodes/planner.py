@@ -36,7 +36,8 @@ async def planner(task: Task, runtime: Runtime[Context]) -> dict[str, Any]:
     )
     decision, reply, error = await complete_structured(
         ctx, messages, PlannerDecision, allowance=task["allowance"],
-        json_schema=planner_json_schema(allow_divide=allow_divide, tools=has_tools),
+        json_schema=planner_json_schema(allow_divide=allow_divide, tools=has_tools,
+                                        max_fanout=ctx.max_fanout),
         max_tokens=PLANNER_MAX_TOKENS,
     )
     usage = dict(reply.usage)

@@ -30,7 +30,7 @@ class SubProblem(BaseModel):
             return []
         if isinstance(v, int | str):
             v = [v]
-        if not isinstance(v, list | tuple):
+        if not isinstance(v, list | tuple):  # junk (a float, an object): no dependencies
             return []
         out = []
         for item in v:
@@ -71,28 +71,35 @@ class PlannerDecision(BaseModel):
         if v is None:
             return []
         if not isinstance(v, list | tuple):
-            return v  # let validation report it
+            return v  # not a list: pydantic reports it, and the planner repairs or falls back
         return [{"question": s} if isinstance(s, str) else s for s in v]
 
 
-def planner_json_schema(*, allow_divide: bool, tools: bool) -> dict[str, Any]:
-    """A compact JSON schema for constrained decoding of a planner decision."""
+def planner_json_schema(*, allow_divide: bool, tools: bool, max_fanout: int = 6) -> dict[str, Any]:
+    """A compact JSON schema for constrained decoding of a planner decision.
+
+    Lengths are bounded (``maxLength``, ``maxItems``): a small model under a
+    grammar otherwise tends to repeat list items or text until ``max_tokens``
+    cuts the JSON off (seen with SmolLM2-135M on vLLM/xgrammar).
+    """
     actions = ["solve", "retrieve"] + (["tool"] if tools else []) + (["divide"] if allow_divide else [])
     return {
         "type": "object",
         "properties": {
             "action": {"type": "string", "enum": actions},
-            "reason": {"type": "string"},
-            "query": {"type": "string"},
+            "reason": {"type": "string", "maxLength": 300},
+            "query": {"type": "string", "maxLength": 300},
             "tool": {"type": "string"},
             "tool_input": {"type": "object"},
             "subproblems": {
                 "type": "array",
+                "maxItems": max_fanout,
                 "items": {
                     "type": "object",
                     "properties": {
-                        "question": {"type": "string"},
-                        "depends_on": {"type": "array", "items": {"type": "integer"}},
+                        "question": {"type": "string", "minLength": 1, "maxLength": 400},
+                        "depends_on": {"type": "array", "items": {"type": "integer"},
+                                       "maxItems": max_fanout},
                     },
                     "required": ["question"],
                 },

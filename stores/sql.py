@@ -50,6 +50,7 @@ from lottery.errors import (
     StoreError,
 )
 from lottery.paths import lottery_home
+from lottery.sanitize import json_safe
 
 SCHEMA_VERSION = 2
 """Version of the ``lottery_*`` tables this code writes; older databases are upgraded."""
@@ -322,7 +323,7 @@ class RunStore:
             if row is None:
                 conn.execute(runs_table.insert().values(
                     run_id=run_id, question=question, strategy=strategy, model=model,
-                    knowledge_base=knowledge_base, settings=dict(settings), status="running",
+                    knowledge_base=knowledge_base, settings=json_safe(dict(settings)), status="running",
                     best_effort=False, calls=0, prompt_tokens=0, completion_tokens=0,
                     reuse_hits=0, saved_calls=0, attempts=1, owner=owner, heartbeat_at=now,
                     created_at=now, updated_at=now,
@@ -375,7 +376,8 @@ class RunStore:
             values.update(_usage_columns(usage))
         with self._tx() as conn:
             conn.execute(runs_table.update().where(
-                runs_table.c.run_id == run_id, runs_table.c.owner == owner).values(**values))
+                runs_table.c.run_id == run_id, runs_table.c.owner == owner
+            ).values(**json_safe(values)))
 
     def _write_problems(self, conn: Connection, run_id: str,
                         problems: Mapping[str, Mapping[str, Any]],
@@ -407,6 +409,7 @@ class RunStore:
                 tool_rows.append(dict(run_id=run_id, problem_id=pid, tool=call["name"],
                                       args=call.get("args"), ok=bool(result.get("ok", False)),
                                       result=result, created_at=finished or time.time()))
+        rows, tool_rows = json_safe(rows), json_safe(tool_rows)
         self._upsert(conn, problems_table, rows, ("run_id", "problem_id"),
                      keep_first=("started_at", "finished_at"))
         if tool_rows:

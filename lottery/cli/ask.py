@@ -60,8 +60,10 @@ def ask(
     if trace:
         out.print(problem_tree(result.tree))
         u = result.usage
+        reused = (f", {u.reuse_hits} sub-problems from memory ({u.saved_calls} calls saved)"
+                  if u.reuse_hits else "")
         out.print(f"[dim]{u.calls} model calls, {u.prompt_tokens}+{u.completion_tokens} tokens, "
-                  f"{u.wall_time_s:.1f}s[/]")
+                  f"{u.wall_time_s:.1f}s{reused}; run {result.run_id}[/]")
     if result.best_effort:
         Console(stderr=True).print(
             f"[yellow]best-effort answer: the run stopped early ({result.stop_reason})[/]")

@@ -36,8 +36,9 @@ from lottery.serve.venv import ensure_vllm_venv, has_gpu, logs_dir
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 DEFAULT_KV_CACHE_GIB = 4
-START_TIMEOUT_S = 900.0
+START_TIMEOUT_S = 1200.0
 _GIB = 1024**3
+STRUCTURED_OUTPUTS = '{"backend": "xgrammar", "disable_any_whitespace": true}'
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,11 +192,16 @@ def start_server(
     cmd = [str(python), "-m", "vllm.entrypoints.openai.api_server", "--model", str(target),
            "--served-model-name", ref.name, "--host", host, "--port", str(port),
            "--dtype", "bfloat16", "--max-model-len", str(max_model_len),
+           # Compact JSON under a schema: no token spent on (or looping in) whitespace.
+           "--structured-outputs-config", STRUCTURED_OUTPUTS,
            *shlex.split(os.environ.get("LOTTERY_VLLM_ARGS", ""))]
     env = {k: v for k, v in os.environ.items()
            if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
     if not gpu:
         env["VLLM_CPU_KVCACHE_SPACE"] = f"{kv:g}"
+        # A busy CPU can take longer than vLLM's default 300 s for one batch step, and the
+        # engine then kills itself (seen here with 20+ concurrent requests on 2 cores).
+        env.setdefault("VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS", "3600")
     # vLLM's compile cache makes later starts faster; keep it with the rest of our state.
     env.setdefault("VLLM_CACHE_ROOT", str(lottery_home() / "cache" / "vllm"))
     with log.open("wb") as out:

@@ -77,7 +77,7 @@ class Proxy:
             if path.startswith("/_fault"):
                 await self.control(method, path, body, writer)
             else:
-                await self.forward(method, path, headers, body, writer)
+                await self.forward(method, path, headers, body, reader, writer)
         except ConnectionError:
             pass  # the client went away: nothing to answer
         finally:
@@ -96,7 +96,7 @@ class Proxy:
         await _respond(writer, 200, json.dumps(self.stats).encode(), "application/json")
 
     async def forward(self, method: str, path: str, headers: dict[str, str], body: bytes,
-                      writer: asyncio.StreamWriter) -> None:
+                      reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.stats["requests"] += 1
         fault = self.pick(body)
         if fault is not None:
@@ -110,6 +110,8 @@ class Proxy:
                 return
             if fault.mode == "slow":
                 await asyncio.sleep(fault.delay)
+                if reader.at_eof():  # the client gave up: do not load the upstream for nothing
+                    return
         assert self.client is not None
         try:
             upstream = await self.client.request(

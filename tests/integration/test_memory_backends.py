@@ -290,3 +290,18 @@ async def test_a_newer_schema_is_refused_with_a_clear_error_and_left_alone(db_ur
         assert runs.list_runs() == []
     finally:
         runs.close()
+
+
+async def test_hostile_model_text_is_stored_on_every_backend(db_url):
+    from lottery.testing import ScriptedChatModel
+
+    replies = ['{"action": "solve", "reason": "\\ud800 \\u0000"}', "Answer: a\x00b\ud800c"]
+    model = ScriptedChatModel(respond=lambda messages: replies[min(len(model.calls), 1)])
+    result = await asolve("What is hostile?", chat_model=model, database_url=db_url)
+    assert result.answer == "a\ufffdb?c"
+    runs = store_of(db_url)
+    try:
+        assert runs.get_run(result.run_id)["answer"] == result.answer
+        assert runs.problems(result.run_id)["0"]["reason"] == "? \ufffd"
+    finally:
+        runs.close()

@@ -166,12 +166,17 @@ async def test_faults_in_front_of_a_real_vllm_server_are_survived():
         pytest.skip("no real vLLM server: set LOTTERY_TEST_BASE_URL or start `lottery serve`")
     upstream = url.rstrip("/").removesuffix("/v1")
     model = httpx.get(url.rstrip("/") + "/models", timeout=5).json()["data"][0]["id"]
+    try:  # a shared CPU server can be saturated by other work: then this test says so
+        httpx.post(url.rstrip("/") + "/chat/completions", timeout=90, json={
+            "model": model, "max_tokens": 1, "messages": [{"role": "user", "content": "Hi"}]})
+    except httpx.TimeoutException:
+        pytest.skip(f"the vLLM server at {url} is saturated (a 1-token reply took over 90 s)")
     proxy = FaultProxy.before(upstream).start()
     try:
         proxy.arm("error", status=500, times=1)
         proxy.arm("cut", times=1)
         result = await asolve("What is 2 + 3?", base_url=proxy.base_url, model=model,
-                              request_timeout=120.0, max_calls=6)
+                              request_timeout=300.0, max_calls=6)
         assert result.answer and "5" in result.answer
         assert proxy.stats()["faults"] == {"error": 1, "cut": 1}
     finally:

@@ -117,7 +117,7 @@ async def test_planner_schema_is_enforced_by_the_server(vllm_server: srv.ServerI
     schema = planner_json_schema(allow_divide=True, tools=True)
     reply = await complete(
         ctx, system_user("Decide how to handle the question.", "Question: what is 7 * 6?"),
-        max_tokens=200, json_schema=schema)
+        max_tokens=512, json_schema=schema)
     data = json.loads(reply.text)  # strict: no tolerant extraction
     assert data["action"] in schema["properties"]["action"]["enum"]
     assert isinstance(data["reason"], str)

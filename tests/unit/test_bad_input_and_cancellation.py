@@ -94,7 +94,7 @@ async def test_a_cancelled_run_resumes_from_its_checkpoint_without_repeating_fin
     saver = InMemorySaver()
     first = scripted(plans=plans, answers=answers, delay_s=0.2)
     task = asyncio.create_task(asolve(q, chat_model=first, checkpointer=saver, thread_id="c-1"))
-    while sum(n for (step, _), n in steps(first).items() if step == "plan") < 4:
+    while not await _children_planned(saver, "c-1"):  # checkpointed, not merely answered
         await asyncio.sleep(0.02)
     task.cancel()  # the root and its three sub-problems are planned; the solves are in flight
     with pytest.raises(asyncio.CancelledError):
@@ -103,7 +103,15 @@ async def test_a_cancelled_run_resumes_from_its_checkpoint_without_repeating_fin
     result = await asolve(q, chat_model=second, checkpointer=saver, thread_id="c-1")
     assert result.answer == "merged"
     assert not set(steps(second)) & set(steps(first)), "a finished step ran again after resuming"
-    assert steps(second)[("merge", q)] == 1 and len(steps(second)) == 4, "3 solves + 1 merge"
+    assert steps(second)[("merge", q)] == 1
+    assert len(steps(first) + steps(second)) == 8, "every step of the run exactly once"
+
+
+async def _children_planned(saver: InMemorySaver, thread_id: str) -> bool:
+    saved = await saver.aget_tuple({"configurable": {"thread_id": thread_id}})
+    problems = saved.checkpoint["channel_values"].get("problems", {}) if saved else {}
+    children = [p for pid, p in problems.items() if pid != "0"]
+    return len(children) == 3 and all(p["status"] != "pending" for p in children)
 
 
 def test_json_output_of_an_injection_is_still_plain_data(monkeypatch):
@@ -116,3 +124,13 @@ def test_json_output_of_an_injection_is_still_plain_data(monkeypatch):
     monkeypatch.setattr("lottery.cli.ask.solve", lambda *a, **k: fake)
     result = runner.invoke(app, ["ask", "q", "--json"])
     assert json.loads(result.output)["answer"] == hostile
+
+
+async def test_a_finished_thread_refuses_a_different_question_instead_of_answering_the_old_one():
+    saver = InMemorySaver()
+    first = await asolve("First?", chat_model=scripted(), checkpointer=saver, thread_id="t")
+    assert first.answer == "42"
+    again = await asolve("First?", chat_model=scripted(), checkpointer=saver, thread_id="t")
+    assert again.answer == "42" and again.usage.calls == first.usage.calls, "no new model call"
+    with pytest.raises(InputError, match="already answered another question"):
+        await asolve("Second?", chat_model=scripted(), checkpointer=saver, thread_id="t")

@@ -117,3 +117,12 @@ def test_every_adversarial_output_at_every_step_is_survived():
         check_run([text], [text])
         check_run([text], ["Answer: ok"])
         check_run([json.dumps({"action": "divide", "subproblems": ["a", "b"]})], [text])
+
+
+def test_cases_found_by_the_fuzzer_stay_fixed():
+    # Each crashed a run before: a RecursionError in the JSON decoder, a TypeError in the
+    # sub-problem validators, a calculator that never returned.
+    for text in ['000000000000{"subproblems":false', '{"action": "divide", "subproblems": 3}',
+                 '{"action": "divide", "subproblems": [{"question": "a", "depends_on": 1.5}, "b"]}',
+                 '{"action": "divide", "subproblems": [{"question": "a", "depends_on": {"x": 1}}]}']:
+        check_run([text], [""])

@@ -108,3 +108,17 @@ def test_runs_cli_says_so_when_a_run_does_not_exist(tmp_path, monkeypatch):
     assert out.exit_code == 1 and "no run 'nope'" in out.stderr
     out = CliRunner().invoke(app, ["resume", "nope"])
     assert out.exit_code == 1 and "no run 'nope'" in out.stderr
+
+
+def test_ask_no_reuse_turns_reuse_off(monkeypatch):
+    seen = {}
+
+    def fake_solve(question, **kwargs):
+        seen.update(kwargs)
+        raise DatabaseURLError("stop here")
+
+    monkeypatch.setattr("lottery.cli.ask.solve", fake_solve)
+    out = CliRunner().invoke(app, ["ask", "What?", "--no-reuse"])
+    assert out.exit_code == 2 and seen["reuse"] is False
+    CliRunner().invoke(app, ["ask", "What?"])
+    assert seen["reuse"] is None  # the default: the setting (LOTTERY_REUSE, else on)
