@@ -38,6 +38,7 @@ from kb_common import data_dir, read_jsonl, write_result
 
 from lottery.graphs.algorithm1 import build_graph
 from lottery.graphs.context import Context
+from lottery.nodes.preprocess import select_context
 from lottery.stores.embeddings import CachedEmbeddings, LocalEmbeddings
 
 PLACES = ["Thornbury archive", "Velden observatory", "Marrow Street depot", "Ashcombe vault",
@@ -122,6 +123,41 @@ async def trial(graph: Any, ctx: Context, question: str, context: str, code: str
                 "seconds": round(time.perf_counter() - t0, 2)}
 
 
+async def retrieval_only(args: argparse.Namespace) -> None:
+    """No model: is the needle among the pieces preprocessing keeps? (the ceiling of its accuracy)"""
+    pool, count = paragraphs(), Counter(args.tokenizer)
+    lengths = [int(x) for x in args.lengths.split(",")]
+    depths = [float(x) for x in args.depths.split(",")]
+    rng = random.Random(7)
+    embeddings = CachedEmbeddings(LocalEmbeddings())
+    places = iter(rng.sample(PLACES, len(PLACES)) * 10)
+    trials, t0 = [], time.perf_counter()
+    for length in lengths:
+        for depth in depths:
+            for _ in range(args.needles):
+                place, code = next(places), str(rng.randint(1000, 9999))
+                text = haystack(pool, length, count, f"The access code of the {place} is {code}.",
+                                depth)
+                t = time.perf_counter()
+                selection = await select_context(f"What is the access code of the {place}?", text,
+                                                 budget_tokens=args.budget, embeddings=embeddings)
+                trials.append({"length": length, "depth": depth, "haystack_tokens": count(text),
+                               "pieces": selection.total, "kept": len(selection.pieces),
+                               "kept_tokens": count(selection.text()),
+                               "needle_kept": code in selection.text(),
+                               "seconds": round(time.perf_counter() - t, 2)})
+                print(trials[-1], flush=True)
+    table = {str(n): f"{sum(t['needle_kept'] for t in trials if t['length'] == n)}/"
+             f"{sum(1 for t in trials if t['length'] == n)}" for n in lengths}
+    write_result(args.out, {
+        "benchmark": "niah_retrieval", "context_budget": args.budget,
+        "token_counts": "model tokenizer" if count.exact else "chars/4",
+        "retrieval": "hybrid (BM25 + all-MiniLM-L6-v2), relativeScoreFusion, alpha 0.5",
+        "wall_seconds": round(time.perf_counter() - t0, 1), "needle_kept": table,
+        "trials": trials})
+    print(json.dumps(table, indent=1))
+
+
 async def main(args: argparse.Namespace) -> None:
     pool = paragraphs()
     count = Counter(args.tokenizer)
@@ -203,7 +239,9 @@ def save(args: argparse.Namespace, count: Counter, lengths: list[int], depths: l
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--base-url", required=True)
+    parser.add_argument("--base-url", help="the model server (not needed with --retrieval-only)")
+    parser.add_argument("--retrieval-only", action="store_true",
+                        help="no model calls: only check the needle survives preprocessing")
     parser.add_argument("--model", default="qwen2.5-coder-0.5b-instruct")
     parser.add_argument("--tokenizer", default=None, help="folder with the model's tokenizer.json")
     parser.add_argument("--lengths", default="2000,4000,8000,16000,32000,64000")
@@ -216,4 +254,7 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per request")
     parser.add_argument("--out", default="niah")
-    asyncio.run(main(parser.parse_args()))
+    parsed = parser.parse_args()
+    if not parsed.retrieval_only and not parsed.base_url:
+        parser.error("--base-url is required unless --retrieval-only")
+    asyncio.run(retrieval_only(parsed) if parsed.retrieval_only else main(parsed))

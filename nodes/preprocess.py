@@ -83,17 +83,22 @@ async def select_context(
     pieces = split_context(context, piece_chars)
     if estimate_tokens(context) <= budget_tokens:
         return Selection(list(enumerate(pieces)), len(pieces), retrieved=False)
-    keep = max(1, budget_tokens * CHARS_PER_TOKEN // piece_chars)
+    budget_chars = budget_tokens * CHARS_PER_TOKEN
     if embeddings is None:
         mode = "bm25"
     kb = EmbeddedKnowledgeBase.ephemeral("prompt", embeddings=embeddings)
     async with kb:
         await kb.aupsert([Document(str(i), text) for i, text in enumerate(pieces)])
-        hits = await kb.asearch(question, k=keep, mode=mode)
-    chosen = sorted(int(h.id) for h in hits)
-    if not chosen:  # nothing matched: the start of the context is the best guess
-        chosen = list(range(min(keep, len(pieces))))
-    return Selection([(i, pieces[i]) for i in chosen], len(pieces), retrieved=True)
+        # Pieces differ in size: rank more than fit, then fill the budget best first.
+        hits = await kb.asearch(question, k=3 * max(1, budget_chars // piece_chars), mode=mode)
+    ranked = [int(h.id) for h in hits] or list(range(len(pieces)))  # no match: from the start
+    chosen: list[int] = []
+    used = 0
+    for i in ranked:
+        if used + len(pieces[i]) <= budget_chars or not chosen:
+            chosen.append(i)
+            used += len(pieces[i])
+    return Selection([(i, pieces[i]) for i in sorted(chosen)], len(pieces), retrieved=True)
 
 
 async def attach_context(root: Problem, context: str, ctx: Context) -> Problem:

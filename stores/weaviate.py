@@ -84,7 +84,8 @@ class WeaviateKnowledgeBase(KnowledgeBase):
     def _down(self, exc: BaseException) -> StoreError:
         return StoreError(
             f"Weaviate at {self.url} failed: {type(exc).__name__}: {str(exc)[:300]}; check that "
-            "it runs (see deployments/weaviate) or unset WEAVIATE_URL to use the embedded store"
+            "it runs (docker compose -f deployments/docker-compose.yml up -d weaviate) or unset "
+            "WEAVIATE_URL to use the embedded store"
         )
 
     async def _connect(self) -> Any:

@@ -3,7 +3,7 @@
 The embedded backend (SQLite FTS5 + vectors) always runs. The Weaviate leg
 runs when ``WEAVIATE_URL`` points at a Weaviate server, for example::
 
-    docker compose -f deployments/weaviate/docker-compose.yml up -d
+    docker compose -f deployments/docker-compose.yml up -d weaviate
     WEAVIATE_URL=http://localhost:8080 pytest tests/unit/test_knowledge_conformance.py
 
 Both use the real offline all-MiniLM-L6-v2 embeddings.
@@ -27,7 +27,7 @@ BACKENDS = [
         pytest.mark.integration,
         pytest.mark.skipif(not os.environ.get("WEAVIATE_URL"), reason=(
             "Weaviate leg: set WEAVIATE_URL (and WEAVIATE_API_KEY if needed) to a running "
-            "Weaviate, e.g. `docker compose -f deployments/weaviate/docker-compose.yml up -d` "
+            "Weaviate, e.g. `docker compose -f deployments/docker-compose.yml up -d weaviate` "
             "then WEAVIATE_URL=http://localhost:8080 pytest -m integration")),
     ]),
 ]
