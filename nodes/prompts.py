@@ -164,3 +164,15 @@ PROGRAM_USER = "{related}Problem: {question}"
 PROGRAM_FIX = (
     "Running your program failed: {error}\nFix the program. Reply with one ```python code block."
 )
+
+MEMORY_OP_SYSTEM = (
+    "You operate an external memory through tools. Tools:\n{tools}\n"
+    'Reply with one JSON object: {{"tool": <tool name>, "args": {{...}}}}. Copy keys and '
+    "values exactly, character for character."
+)
+
+MEMORY_OP_USER = "Instruction: {instruction}"
+
+MEMORY_RECALL_USER = (
+    "The tool {tool} returned: {output}\nReply with that value exactly, as \"Answer: <value>\"."
+)

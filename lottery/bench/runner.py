@@ -1,0 +1,358 @@
+"""The bench runner: every item of a suite through ``lottery.api.asolve``, concurrently.
+
+A results folder holds ``config.json`` (what ran), ``rows.jsonl`` (one line per
+item, appended and flushed as soon as the item is scored) and ``summary.json``.
+A stopped bench run again with the same folder skips the items already in
+``rows.jsonl`` and continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from langgraph.store.base import BaseStore, GetOp, ListNamespacesOp, Op, PutOp, Result, SearchOp
+
+from lottery.api import asolve
+from lottery.bench.suites import Item, SuiteData, load_suite
+from lottery.errors import ConfigurationError, LotteryError, ModelServerError
+from lottery.graphs.context import Context
+from lottery.stores.knowledge import InMemoryKnowledgeBase, KnowledgeBase
+from lottery.tools.registry import ToolRegistry
+
+STRATEGIES = ("direct", "cot", "algorithm1")
+ABLATIONS = ("tools", "retrieval", "divide", "memory")
+
+ROWS, SUMMARY, CONFIG = "rows.jsonl", "summary.json", "config.json"
+
+MODEL_PARAMS = {"135m": 0.135e9, "0.5b": 0.49e9, "1.5b": 1.54e9, "3b": 3.09e9, "7b": 7.62e9}
+"""Parameter counts of the catalogue models, keyed by the size tag in the model name."""
+
+_FAILURES_IN_A_ROW = 3
+"""Server failures in a row that stop a bench (a dead server should not 'score' zeros)."""
+
+
+def model_params(model: str, override: float | None = None) -> float | None:
+    """Parameters of ``model``: ``override``, else from the size tag in its name, else ``None``."""
+    if override:
+        return override
+    name = model.lower()
+    for tag, params in sorted(MODEL_PARAMS.items(), key=lambda kv: -len(kv[0])):
+        if f"-{tag}" in name or f"{tag}-" in name or name.endswith(tag):
+            return params
+    return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class BenchConfig:
+    """What one bench runs; stored as ``config.json`` and checked on resume."""
+
+    suite: str
+    strategy: str
+    model: str
+    out: str
+    data: str | None = None
+    ablate: tuple[str, ...] = ()
+    base_url: str | None = None
+    limit: int | None = None
+    concurrency: int = 8
+    rag: bool = False
+    """Baselines only: put the top-k passages retrieved for the question into the prompt."""
+    params: float | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    """Extra :class:`Context` settings (``max_calls``, ``top_k``, ...)."""
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ConfigurationError(
+                f"unknown strategy {self.strategy!r} (choose from {', '.join(STRATEGIES)})")
+        bad = [a for a in self.ablate if a not in ABLATIONS]
+        if bad:
+            raise ConfigurationError(
+                f"unknown ablation {bad[0]!r} (choose from {', '.join(ABLATIONS)})")
+        if self.ablate and self.strategy != "algorithm1":
+            raise ConfigurationError("--ablate applies to --strategy algorithm1 only")
+        if self.rag and self.strategy == "algorithm1":
+            raise ConfigurationError("--rag applies to the direct and cot baselines only")
+        if self.concurrency < 1:
+            raise ConfigurationError(f"--concurrency must be positive, got {self.concurrency}")
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that must match for a folder to be resumed."""
+        return {"suite": self.suite, "strategy": self.strategy, "model": self.model,
+                "ablate": sorted(self.ablate), "rag": self.rag, "settings": self.settings}
+
+    @property
+    def label(self) -> str:
+        """``cot``, ``algorithm1-no-tools``, ``cot+rag``: the run's name in reports."""
+        name = self.strategy + ("+rag" if self.rag else "")
+        return name + "".join(f"-no-{a}" for a in sorted(self.ablate))
+
+
+@dataclass(slots=True)
+class BenchRun:
+    """Outcome of :func:`run_bench`."""
+
+    summary: dict[str, Any]
+    new_rows: int
+    skipped: int
+    out: Path
+
+
+class NullStore(BaseStore):
+    """A memory M that keeps nothing (the ``memory`` ablation)."""
+
+    def batch(self, ops: Any) -> list[Result]:
+        return [_null(op) for op in ops]
+
+    async def abatch(self, ops: Any) -> list[Result]:
+        return [_null(op) for op in ops]
+
+
+def _null(op: Op) -> Result:
+    if isinstance(op, SearchOp | ListNamespacesOp):
+        return []
+    if isinstance(op, GetOp | PutOp):
+        return None
+    return None
+
+
+def ablation_settings(ablate: Sequence[str]) -> dict[str, Any]:
+    """:class:`Context` settings (and a store) that switch the named abilities off."""
+    out: dict[str, Any] = {}
+    if "tools" in ablate:
+        out["tools"] = ToolRegistry([])
+    if "retrieval" in ablate:
+        out["knowledge"] = InMemoryKnowledgeBase("empty")
+    if "divide" in ablate:
+        out["max_depth"] = 0
+    if "memory" in ablate:
+        out["store"] = NullStore()
+        known = Context.__dataclass_fields__
+        for name in ("reuse", "memory_reuse"):  # sub-problem reuse, where the build has it
+            if name in known:
+                out[name] = False
+    return out
+
+
+async def build_knowledge(suite: SuiteData) -> KnowledgeBase | None:
+    """The suite's knowledge base, loaded with all its documents (``None`` if it has none)."""
+    if not suite.documents:
+        return None
+    kb = InMemoryKnowledgeBase(f"bench-{suite.name}")
+    report = await kb.aupsert(suite.documents)
+    if report.failed:
+        first = next(iter(report.failed.items()))
+        raise ConfigurationError(
+            f"{len(report.failed)} documents of {suite.name} failed to load (first: {first})")
+    return kb
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """Rows of a ``rows.jsonl``; a torn last line (the bench was killed mid-write) is dropped."""
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
+
+
+async def run_bench(
+    config: BenchConfig,
+    *,
+    suite: SuiteData | None = None,
+    on_start: Callable[[int, int], None] | None = None,
+    on_row: Callable[[dict[str, Any]], None] | None = None,
+    **inject: Any,
+) -> BenchRun:
+    """Run (or resume) a bench; returns its summary.
+
+    Args:
+        config: what to run.
+        suite: an already loaded suite (tests); loaded from ``config.data`` otherwise.
+        on_start: called with (items to run now, items already done).
+        on_row: called with every new row.
+        inject: extra settings for ``asolve`` (``chat_model=`` in tests).
+    """
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    _check_resume(out, config)
+    suite = suite or load_suite(config.suite, config.data, limit=config.limit)
+    rows_path = out / ROWS
+    _drop_torn_tail(rows_path)
+    done = {r["id"] for r in read_rows(rows_path)}
+    todo = [item for item in suite.items if item.id not in done]
+    if on_start:
+        on_start(len(todo), len(suite.items) - len(todo))
+    kb = await build_knowledge(suite)
+    settings: dict[str, Any] = {"base_url": config.base_url, "model": config.model,
+                                "max_input_chars": max(Context.max_input_chars,
+                                                       suite.max_input_chars),
+                                **config.settings, **inject}
+    if kb is not None:
+        settings["knowledge"] = kb
+    settings.update(ablation_settings(config.ablate))
+    lock, sem = asyncio.Lock(), asyncio.Semaphore(config.concurrency)
+    failures = {"in_a_row": 0}
+    new_rows = 0
+
+    async def one(item: Item) -> None:
+        nonlocal new_rows
+        async with sem:
+            row = await _run_item(item, config, settings, kb)
+        async with lock:
+            if row is None:
+                failures["in_a_row"] += 1
+                if failures["in_a_row"] >= _FAILURES_IN_A_ROW:
+                    raise ModelServerError(
+                        f"the model server failed {_FAILURES_IN_A_ROW} items in a row; "
+                        "check it, then run the same command again to resume")
+                return
+            failures["in_a_row"] = 0
+            with rows_path.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+            new_rows += 1
+        if on_row:
+            on_row(row)
+
+    tasks = [asyncio.create_task(one(item)) for item in todo]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        ids = {i.id for i in suite.items}
+        summary = summarize([r for r in read_rows(rows_path) if r["id"] in ids], config,
+                            total_items=len(suite.items))
+        (out / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return BenchRun(summary, new_rows, len(suite.items) - len(todo), out)
+
+
+def _drop_torn_tail(path: Path) -> None:
+    """Cut a half-written last line (a killed bench) so the next row starts on its own line."""
+    if not path.is_file():
+        return
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        path.write_bytes(data[: data.rfind(b"\n") + 1])
+
+
+def _check_resume(out: Path, config: BenchConfig) -> None:
+    path = out / CONFIG
+    if path.is_file():
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        mine = config.identity()
+        theirs = {k: stored.get(k) for k in mine}
+        theirs["ablate"] = sorted(theirs.get("ablate") or [])
+        theirs["settings"] = theirs.get("settings") or {}
+        theirs["rag"] = bool(theirs.get("rag"))
+        if theirs != mine:
+            diff = ", ".join(f"{k}={theirs[k]!r}" for k in mine if theirs[k] != mine[k])
+            raise ConfigurationError(
+                f"{out} holds a different bench ({diff}); choose another --out to keep both")
+        return
+    data = {**asdict(config), "ablate": sorted(config.ablate), "created": time.time()}
+    path.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+async def _run_item(item: Item, config: BenchConfig, settings: dict[str, Any],
+                    kb: KnowledgeBase | None) -> dict[str, Any] | None:
+    """Solve and score one item; ``None`` when the model server failed (retried on resume)."""
+    question = item.question
+    if config.rag and kb is not None:
+        top_k = int(config.settings.get("top_k", 4))
+        hits = await kb.asearch(item.question, k=top_k)
+        passages = "\n".join(f"[{i}] {h.text[:1500]}" for i, h in enumerate(hits, start=1))
+        question = f"Passages:\n{passages}\n\nQuestion: {item.question}"
+    start = time.perf_counter()
+    kwargs = dict(settings)
+    store = kwargs.pop("store", None)
+    try:
+        result = await asolve(question, strategy=config.strategy, store=store, **kwargs)  # type: ignore[arg-type]
+    except ModelServerError:
+        return None
+    except LotteryError as exc:
+        return _row(item, None, error=f"{type(exc).__name__}: {exc}",
+                    wall=time.perf_counter() - start)
+    u = result.usage
+    return _row(item, result.answer, wall=u.wall_time_s, calls=u.calls,
+                prompt_tokens=u.prompt_tokens, completion_tokens=u.completion_tokens,
+                tree_size=len(result.tree),
+                depth=max((p["depth"] for p in result.tree.values()), default=0),
+                best_effort=result.best_effort, fallbacks=u.fallbacks, repairs=u.repairs,
+                decision=(result.tree.get("0") or {}).get("decision"))
+
+
+def _row(item: Item, prediction: str | None, *, wall: float, error: str | None = None,
+         **usage: Any) -> dict[str, Any]:
+    score = item.score(prediction)
+    row: dict[str, Any] = {
+        "id": item.id, "question": item.question, "gold": item.gold_text(),
+        "prediction": prediction, "parsed": score.parsed, "correct": score.correct,
+    }
+    if score.f1 is not None:
+        row["f1"] = round(score.f1, 4)
+    row.update({"calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "tree_size": 0,
+                **usage, "wall_time_s": round(wall, 3)})
+    if item.meta:
+        row["meta"] = item.meta
+    if error:
+        row["error"] = error
+    return row
+
+
+def summarize(rows: list[dict[str, Any]], config: BenchConfig, *,
+              total_items: int | None = None) -> dict[str, Any]:
+    """Accuracy, F1, cost and compute of a set of rows."""
+    n = len(rows)
+    correct = sum(1 for r in rows if r.get("correct"))
+    tokens = sum(r.get("prompt_tokens", 0) + r.get("completion_tokens", 0) for r in rows)
+    params = model_params(config.model, config.params)
+    f1s = [r["f1"] for r in rows if "f1" in r]
+    summary: dict[str, Any] = {
+        "suite": config.suite, "model": config.model, "strategy": config.strategy,
+        "label": config.label, "ablate": sorted(config.ablate), "rag": config.rag,
+        "items": n, "items_planned": total_items if total_items is not None else n,
+        "complete": total_items is None or n >= total_items,
+        "correct": correct, "accuracy": round(correct / n, 4) if n else None,
+        "accuracy_ci95": _wilson(correct, n),
+        "f1": round(sum(f1s) / len(f1s), 4) if f1s else None,
+        "errors": sum(1 for r in rows if r.get("error")),
+        "best_effort": sum(1 for r in rows if r.get("best_effort")),
+        "calls": sum(r.get("calls", 0) for r in rows),
+        "prompt_tokens": sum(r.get("prompt_tokens", 0) for r in rows),
+        "completion_tokens": sum(r.get("completion_tokens", 0) for r in rows),
+        "wall_time_s": round(sum(r.get("wall_time_s", 0.0) for r in rows), 2),
+        "params": params,
+        "compute": params * tokens if params else None,
+        "settings": config.settings,
+    }
+    if n:
+        summary.update(
+            calls_per_item=round(summary["calls"] / n, 2),
+            tokens_per_item=round(tokens / n, 1),
+            wall_time_per_item_s=round(summary["wall_time_s"] / n, 2),
+            compute_per_item=params * tokens / n if params else None,
+            tree_size_per_item=round(sum(r.get("tree_size", 0) for r in rows) / n, 2),
+        )
+    return summary
+
+
+def _wilson(k: int, n: int, z: float = 1.96) -> list[float] | None:
+    """95% Wilson interval of a proportion (small benches: read accuracies with it)."""
+    if not n:
+        return None
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
+    return [round(max(0.0, centre - half), 4), round(min(1.0, centre + half), 4)]

@@ -1,0 +1,178 @@
+"""The bench runner with a scripted model: rows, summary, resume, ablations, report."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from lottery.bench.report import write_report
+from lottery.bench.runner import BenchConfig, ablation_settings, model_params, read_rows, run_bench
+from lottery.bench.suites import Item, SuiteData
+from lottery.errors import ConfigurationError, ModelServerError
+from lottery.stores.knowledge import Document
+from lottery.testing import ScriptedChatModel
+
+
+def arithmetic_suite(n: int = 6) -> SuiteData:
+    return SuiteData("toy", [Item(id=f"q{i}", question=f"What is {i} plus {i}?", gold=float(2 * i),
+                                  kind="numeric") for i in range(n)])
+
+
+def adder(messages) -> str:
+    """Right for even i, wrong for odd i."""
+    text = str(messages[-1].content)
+    i = int(text.split("What is ")[1].split(" ")[0])
+    return f"Answer: {2 * i if i % 2 == 0 else 2 * i + 1}"
+
+
+def config(tmp_path, **kw) -> BenchConfig:
+    return BenchConfig(**{"suite": "toy", "strategy": "cot", "model": "qwen2.5-coder-0.5b-instruct",
+                          "out": str(tmp_path / "run"), "concurrency": 3, **kw})
+
+
+async def test_writes_one_row_per_item_and_a_summary(tmp_path):
+    model = ScriptedChatModel(respond=adder, delay_s=0.01)
+    run = await run_bench(config(tmp_path), suite=arithmetic_suite(), chat_model=model)
+    rows = read_rows(tmp_path / "run" / "rows.jsonl")
+    assert len(rows) == 6 and run.new_rows == 6
+    row = next(r for r in rows if r["id"] == "q2")
+    assert row["prediction"] == "4" and row["correct"] and row["gold"] == "4"
+    assert row["calls"] == 1 and row["prompt_tokens"] > 0 and row["completion_tokens"] > 0
+    assert row["tree_size"] == 1 and row["wall_time_s"] >= 0
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["accuracy"] == 0.5 and summary["items"] == 6 and summary["complete"]
+    assert summary["compute"] == pytest.approx(0.49e9 * (summary["prompt_tokens"]
+                                                         + summary["completion_tokens"]))
+    assert model.max_concurrency > 1  # items ran concurrently
+
+
+async def test_a_stopped_bench_resumes_without_redoing_items(tmp_path):
+    first = ScriptedChatModel(respond=adder)
+    await run_bench(config(tmp_path), suite=arithmetic_suite(3), chat_model=first)
+    assert len(first.calls) == 3
+    # Simulate a kill mid-write: a torn last line must not break the resume.
+    with (tmp_path / "run" / "rows.jsonl").open("a") as fh:
+        fh.write('{"id": "q3", "corr')
+    second = ScriptedChatModel(respond=adder)
+    run = await run_bench(config(tmp_path), suite=arithmetic_suite(6), chat_model=second)
+    assert len(second.calls) == 3  # only q3, q4, q5
+    assert run.skipped == 3 and run.new_rows == 3
+    ids = [r["id"] for r in read_rows(tmp_path / "run" / "rows.jsonl")]
+    assert sorted(ids) == [f"q{i}" for i in range(6)]
+    assert run.summary["items"] == 6
+
+
+async def test_resume_refuses_a_folder_of_a_different_bench(tmp_path):
+    await run_bench(config(tmp_path), suite=arithmetic_suite(1),
+                    chat_model=ScriptedChatModel(respond=adder))
+    with pytest.raises(ConfigurationError, match="different bench.*strategy='cot'"):
+        await run_bench(config(tmp_path, strategy="direct"), suite=arithmetic_suite(1),
+                        chat_model=ScriptedChatModel(respond=adder))
+
+
+async def test_a_dead_server_stops_the_bench_and_leaves_items_for_the_resume(tmp_path):
+    import httpx
+
+    def down(messages):
+        raise httpx.ConnectError("connection refused")
+
+    with pytest.raises(ModelServerError, match="run the same command again"):
+        await run_bench(config(tmp_path, concurrency=1), suite=arithmetic_suite(5),
+                        chat_model=ScriptedChatModel(respond=down))
+    assert read_rows(tmp_path / "run" / "rows.jsonl") == []
+    run = await run_bench(config(tmp_path), suite=arithmetic_suite(5),
+                          chat_model=ScriptedChatModel(respond=adder))
+    assert run.new_rows == 5
+
+
+async def test_algorithm1_rows_carry_the_tree_size_and_kb_is_loaded(tmp_path):
+    suite = SuiteData("toyqa", [Item(id="h1", question="Which band did Neil Peart play in?",
+                                     gold=["Rush"], kind="qa")],
+                      documents=[Document("d1", "Neil Peart was the drummer of Rush."),
+                                 Document("d2", "Jeff Porcaro played drums in Toto.")])
+
+    def respond(messages) -> str:
+        system, user = str(messages[0].content), str(messages[-1].content)
+        if system.startswith("You plan"):
+            return json.dumps({"action": "retrieve", "reason": "look up", "query": "Neil Peart band"})
+        return "Answer: Rush" if "drummer of Rush" in user else "Answer: Toto"
+
+    run = await run_bench(config(tmp_path, suite="toyqa", strategy="algorithm1"), suite=suite,
+                          chat_model=ScriptedChatModel(respond=respond))
+    row = read_rows(tmp_path / "run" / "rows.jsonl")[0]
+    assert row["correct"] and row["f1"] == 1.0 and row["calls"] == 2 and row["decision"] == "retrieve"
+    assert run.summary["f1"] == 1.0
+
+
+async def test_retrieval_ablation_empties_the_knowledge_base(tmp_path):
+    suite = SuiteData("toyqa", [Item(id="h1", question="Which band did Neil Peart play in?",
+                                     gold=["Rush"], kind="qa")],
+                      documents=[Document("d1", "Neil Peart was the drummer of Rush.")])
+
+    def respond(messages) -> str:
+        system, user = str(messages[0].content), str(messages[-1].content)
+        if system.startswith("You plan"):
+            return json.dumps({"action": "retrieve", "reason": "look up", "query": "Neil Peart"})
+        return "Answer: Rush" if "drummer of Rush" in user else "Answer: unknown"
+
+    run = await run_bench(config(tmp_path, suite="toyqa", strategy="algorithm1",
+                                 ablate=("retrieval",)), suite=suite,
+                          chat_model=ScriptedChatModel(respond=respond))
+    assert run.summary["accuracy"] == 0.0 and run.summary["label"] == "algorithm1-no-retrieval"
+
+
+def test_ablations_map_onto_context_settings():
+    s = ablation_settings(("tools", "divide", "memory"))
+    assert len(s["tools"]) == 0 and s["max_depth"] == 0 and "store" in s
+    with pytest.raises(ConfigurationError, match="unknown ablation"):
+        BenchConfig(suite="x", strategy="algorithm1", model="m", out="o", ablate=("vision",))
+    with pytest.raises(ConfigurationError, match="algorithm1 only"):
+        BenchConfig(suite="x", strategy="cot", model="m", out="o", ablate=("tools",))
+
+
+async def test_rag_baseline_puts_the_retrieved_passages_in_the_prompt(tmp_path):
+    suite = SuiteData("toyqa", [Item(id="h1", question="Which band did Neil Peart play in?",
+                                     gold=["Rush"], kind="qa")],
+                      documents=[Document("d1", "Neil Peart was the drummer of Rush.")])
+    model = ScriptedChatModel(respond=lambda m: "Answer: Rush" if "drummer of Rush" in
+                              str(m[-1].content) else "Answer: ?")
+    run = await run_bench(config(tmp_path, suite="toyqa", rag=True), suite=suite, chat_model=model)
+    assert run.summary["accuracy"] == 1.0 and run.summary["label"] == "cot+rag"
+
+
+def test_model_params_come_from_the_catalogue_or_the_override():
+    assert model_params("qwen2.5-coder-0.5b-instruct") == 0.49e9
+    assert model_params("Qwen/Qwen2.5-Coder-1.5B-Instruct") == 1.54e9
+    assert model_params("smollm2-135m-instruct") == 0.135e9
+    assert model_params("mystery-model") is None
+    assert model_params("mystery-model", 7e9) == 7e9
+
+
+async def test_report_renders_a_table_and_plots(tmp_path):
+    for strategy, respond in (("cot", adder), ("direct", lambda m: "Answer: 0")):
+        await run_bench(config(tmp_path, strategy=strategy, out=str(tmp_path / strategy)),
+                        suite=arithmetic_suite(4), chat_model=ScriptedChatModel(respond=respond))
+    written = write_report([tmp_path], tmp_path / "report")
+    table = written["table"]
+    assert "| toy | qwen2.5-coder-0.5b-instruct | cot | 4 | 50.0" in table
+    assert "| toy | qwen2.5-coder-0.5b-instruct | direct | 4 | 25.0" in table
+    for name in ("accuracy.png", "accuracy_vs_compute.png", "cost.png", "report.md"):
+        assert (tmp_path / "report" / name).stat().st_size > 1000 or name == "report.md"
+
+
+def test_bench_cli_needs_suite_and_out():
+    from typer.testing import CliRunner
+
+    from lottery.cli import app
+
+    result = CliRunner().invoke(app, ["bench", "--suite", "gsm8k"])
+    assert result.exit_code == 2
+    assert "--suite and --out" in result.output
+
+
+def test_run_bench_is_usable_from_sync_code(tmp_path):
+    run = asyncio.run(run_bench(config(tmp_path), suite=arithmetic_suite(2),
+                                chat_model=ScriptedChatModel(respond=adder)))
+    assert run.summary["items"] == 2
