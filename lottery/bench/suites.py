@@ -243,7 +243,7 @@ def load_nq(root: Path) -> SuiteData:
 
 # -- needle in a haystack ----------------------------------------------------------------
 
-NIAH_LENGTHS = (2000, 4000)
+NIAH_LENGTHS = (1000, 3000)
 """Haystack sizes, in approximate tokens (4 characters each)."""
 NIAH_DEPTHS = (0.0, 0.25, 0.5, 0.75, 1.0)
 _NIAH_CITIES = ("Lisbon", "Nairobi", "Osaka", "Quito", "Tallinn", "Hobart")

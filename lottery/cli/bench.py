@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -126,5 +127,5 @@ def report(
     if as_json:
         print_json({"results": written["results"], "files": written["files"]})
         return
-    Console().print(written["table"], markup=False, highlight=False)
+    sys.stdout.write(written["table"])
     Console(stderr=True).print("wrote " + ", ".join(written["files"]))

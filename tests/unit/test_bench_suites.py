@@ -93,7 +93,7 @@ def test_nq_answers_list_and_oracle_passages():
 def test_niah_hides_the_needle_at_the_stated_depth():
     suite = load_suite("niah")
     first, last = suite.items[0], suite.items[-1]
-    assert first.meta == {"tokens": 2000, "depth": 0.0}
+    assert first.meta == {"tokens": 1000, "depth": 0.0}
     secret = first.gold[0]
     assert first.question.index(secret) < 200  # depth 0: at the start
     assert suite.max_input_chars > len(last.question)
