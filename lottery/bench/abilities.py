@@ -25,15 +25,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.tools import tool as lc_tool
+from langgraph.runtime import Runtime
 
 from lottery.bench.scorers import normalize_answer, numeric_match
 from lottery.bench.suites import niah_haystack
 from lottery.graphs.context import Context
-from lottery.graphs.state import Usage
+from lottery.graphs.state import Task, Usage, new_problem
 from lottery.nodes import prompts
-from lottery.nodes.llm import Reply, complete, complete_structured, final_answer, system_user
-from lottery.nodes.schemas import PlannerDecision, planner_json_schema
-from lottery.tools import default_registry
+from lottery.nodes.llm import complete, final_answer, system_user
+from lottery.nodes.planner import planner
 from lottery.tools.registry import ToolRegistry
 
 ABILITIES = ("long_prompt_retrieval", "tool_choice", "decomposition", "memory_ops",
@@ -97,22 +97,17 @@ async def probe_long_prompt(ctx: Context, rng: random.Random) -> list[Awaitable[
 # -- 2 and 3. the planner: tool choice and decomposition ---------------------------------
 
 
-async def _plan(ctx: Context, question: str, registry: ToolRegistry) -> tuple[PlannerDecision | None, Reply]:
-    system = prompts.PLANNER_SYSTEM.format(
-        tool_line=prompts.PLANNER_TOOL_LINE, max_fanout=ctx.max_fanout,
-        resources=(f"Knowledge base: {ctx.knowledge_base!r} (the user's own documents).\n"
-                   f"Tools:\n{registry.describe()}\n"),
-    )
-    messages = system_user(system, prompts.PLANNER_USER.format(goal_line="", question=question))
-    decision, reply, _ = await complete_structured(
-        ctx, messages, PlannerDecision, allowance=2,
-        json_schema=planner_json_schema(allow_divide=True, tools=True))
-    return decision, reply
+async def _plan(ctx: Context, question: str) -> tuple[dict[str, dict[str, Any]], Usage]:
+    """The framework's own planner node on a root problem: its tree updates and usage."""
+    task = Task(run_id="abilities", goal=question, problem=new_problem("0", question),
+                related=[], allowance=2)
+    out = await planner(task, Runtime(context=ctx))
+    return out["problems"], out["usage"]
 
 
 TOOL_CASES = (
-    ("What is 48213 * 9127 - 3301?", "tool:calculator"),
-    ("Compute (1234.5 * 88 - 97) / 4 exactly.", "tool:calculator"),
+    ("What is 48213 * 9127 - 3301?", "tool:calculator|tool:python"),
+    ("Compute (1234.5 * 88 - 97) / 4 exactly.", "tool:calculator|tool:python"),
     ("According to the documents in our knowledge base, how many vacation days does the "
      "2024 staff handbook give new employees?", "retrieve"),
     ("What did our internal incident report say caused the outage of 3 May?", "retrieve"),
@@ -122,14 +117,13 @@ TOOL_CASES = (
 
 async def probe_tool_choice(ctx: Context, rng: random.Random) -> list[Awaitable[Check]]:
     """The planner's action (and tool) for questions whose right choice is clear."""
-    registry = default_registry()
-
     async def run(question: str, expected: str) -> Check:
-        decision, reply = await _plan(ctx, question, registry)
-        got = "unparsable" if decision is None else decision.action
-        if decision is not None and decision.action == "tool":
-            got = f"tool:{decision.tool}"
-        return Check("tool_choice", question[:40], got == expected, expected, got, reply.usage)
+        updates, usage = await _plan(ctx, question)
+        root = updates["0"]
+        got = root["decision"] if root.get("decision") != "tool" else f"tool:{root['tool_call']['name']}"
+        if usage.get("fallbacks"):
+            got = "unparsable"
+        return Check("tool_choice", question[:40], got in expected.split("|"), expected, got, usage)
 
     return [run(q, e) for q, e in TOOL_CASES]
 
@@ -148,19 +142,19 @@ DECOMPOSITION_CASES = (
 
 async def probe_decomposition(ctx: Context, rng: random.Random) -> list[Awaitable[Check]]:
     """The planner divides multi-part questions into sub-questions that cover every part."""
-    registry = default_registry()
-
     async def run(question: str, parts: tuple[tuple[str, ...], ...], chained: bool) -> Check:
-        decision, reply = await _plan(ctx, question, registry)
-        if decision is None or decision.action != "divide":
-            got: Any = "unparsable" if decision is None else decision.action
-            return Check("decomposition", question[:40], False, "divide", got, reply.usage)
-        subs = [s.question.lower() for s in decision.subproblems]
+        updates, usage = await _plan(ctx, question)
+        root = updates["0"]
+        if root.get("decision") != "divide":
+            got: Any = "unparsable" if usage.get("fallbacks") else root.get("decision")
+            return Check("decomposition", question[:40], False, "divide", got, usage)
+        children = [updates[c] for c in root["children"]]
+        subs = [c["template"].lower() for c in children]
         covered = all(any(all(w in s for w in part) for s in subs) for part in parts)
-        linked = any(s.depends_on for s in decision.subproblems[1:]) or any("#" in s for s in subs[1:])
+        linked = any(c["depends_on"] for c in children[1:]) or any("#" in s for s in subs[1:])
         ok = len(subs) >= 2 and covered and (linked or not chained)
         return Check("decomposition", question[:40], ok,
-                     {"parts": parts, "needs_dependency": chained}, subs, reply.usage)
+                     {"parts": parts, "needs_dependency": chained}, subs, usage)
 
     return [run(q, p, c) for q, p, c in DECOMPOSITION_CASES]
 
