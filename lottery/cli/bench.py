@@ -94,6 +94,9 @@ def bench(
         state["n"] += 1
         state["ok"] += bool(row.get("correct"))
         progress.update(state["task"], advance=1, acc=f"{100 * state['ok'] / state['n']:.0f}%")
+        if not console.is_terminal:  # a log file: one line per item instead of a live bar
+            console.print(f"{state['n']} {row['id']} correct={row['correct']} "
+                          f"calls={row.get('calls')} {row['wall_time_s']}s", markup=False)
 
     with progress:
         result = asyncio.run(run_bench(config, on_start=on_start, on_row=on_row))

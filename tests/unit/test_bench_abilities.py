@@ -83,3 +83,15 @@ async def test_memory_tools_copy_exactly():
     await registry.arun("memory_write", {"key": "a", "value": "x-Y-1"})
     await registry.arun("memory_copy", {"source": "a", "target": "b"})
     assert (await registry.arun("memory_read", {"key": "b"})).output == "x-Y-1"
+
+
+def test_abilities_cli_without_a_server_is_a_one_line_error():
+    from typer.testing import CliRunner
+
+    from lottery.cli import app
+
+    result = CliRunner().invoke(app, ["abilities"])
+    assert result.exit_code == 2
+    assert "no model server" in result.output
+    result = CliRunner().invoke(app, ["abilities", "--only", "telepathy", "--base-url", "http://x/v1"])
+    assert result.exit_code == 2 and "unknown ability" in result.output
