@@ -202,7 +202,7 @@ async def run_bench(
         settings["knowledge"] = kb
     settings.update(ablation_settings(config.ablate))
     lock, sem = asyncio.Lock(), asyncio.Semaphore(config.concurrency)
-    failures = {"in_a_row": 0}
+    failures: dict[str, Any] = {"in_a_row": 0, "last": ""}
     new_rows = 0
 
     async def one(item: Item) -> None:
@@ -210,12 +210,13 @@ async def run_bench(
         async with sem:
             row = await _run_item(item, config, settings, kb)
         async with lock:
-            if row is None:
+            if isinstance(row, ModelServerError):
                 failures["in_a_row"] += 1
+                failures["last"] = str(row)
                 if failures["in_a_row"] >= _FAILURES_IN_A_ROW:
                     raise ModelServerError(
-                        f"the model server failed {_FAILURES_IN_A_ROW} items in a row; "
-                        "check it, then run the same command again to resume")
+                        f"the model server failed {_FAILURES_IN_A_ROW} items in a row (last: "
+                        f"{failures['last']}); check it, then run the same command again to resume")
                 return
             failures["in_a_row"] = 0
             with rows_path.open("a", encoding="utf-8") as fh:
@@ -266,8 +267,8 @@ def _check_resume(out: Path, config: BenchConfig) -> None:
 
 
 async def _run_item(item: Item, config: BenchConfig, settings: dict[str, Any],
-                    kb: KnowledgeBase | None) -> dict[str, Any] | None:
-    """Solve and score one item; ``None`` when the model server failed (retried on resume)."""
+                    kb: KnowledgeBase | None) -> dict[str, Any] | ModelServerError:
+    """Solve and score one item; the error when the model server failed (retried on resume)."""
     question = item.question
     if config.rag and kb is not None:
         top_k = int(config.settings.get("top_k", 4))
@@ -279,8 +280,8 @@ async def _run_item(item: Item, config: BenchConfig, settings: dict[str, Any],
     store = kwargs.pop("store", None)
     try:
         result = await asolve(question, strategy=config.strategy, store=store, **kwargs)  # type: ignore[arg-type]
-    except ModelServerError:
-        return None
+    except ModelServerError as exc:
+        return exc
     except LotteryError as exc:
         return _row(item, None, error=f"{type(exc).__name__}: {exc}",
                     wall=time.perf_counter() - start)

@@ -78,7 +78,7 @@ async def test_a_dead_server_stops_the_bench_and_leaves_items_for_the_resume(tmp
     def down(messages):
         raise httpx.ConnectError("connection refused")
 
-    with pytest.raises(ModelServerError, match="run the same command again"):
+    with pytest.raises(ModelServerError, match=r"in a row \(last: .*connection refused.*run the same"):
         await run_bench(config(tmp_path, concurrency=1), suite=arithmetic_suite(5),
                         chat_model=ScriptedChatModel(respond=down))
     assert read_rows(tmp_path / "run" / "rows.jsonl") == []
