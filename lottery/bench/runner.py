@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from langgraph.store.base import BaseStore, GetOp, ListNamespacesOp, Op, PutOp, Result, SearchOp
+from langgraph.store.memory import InMemoryStore
 
 from lottery.api import asolve
 from lottery.bench.suites import Item, SuiteData, load_suite
@@ -133,10 +134,7 @@ def ablation_settings(ablate: Sequence[str]) -> dict[str, Any]:
         out["max_depth"] = 0
     if "memory" in ablate:
         out["store"] = NullStore()
-        known = Context.__dataclass_fields__
-        for name in ("reuse", "memory_reuse"):  # sub-problem reuse, where the build has it
-            if name in known:
-                out[name] = False
+        out["reuse"] = False
     return out
 
 
@@ -201,6 +199,10 @@ async def run_bench(
     if kb is not None:
         settings["knowledge"] = kb
     settings.update(ablation_settings(config.ablate))
+    # One fresh memory M per bench: sub-problems solved for one item may serve later items
+    # (that is the memory ability), but nothing leaks in from earlier runs or other benches,
+    # as it would from the durable SQL memory that asolve uses by default.
+    settings.setdefault("store", InMemoryStore())
     lock, sem = asyncio.Lock(), asyncio.Semaphore(config.concurrency)
     failures: dict[str, Any] = {"in_a_row": 0, "last": ""}
     new_rows = 0

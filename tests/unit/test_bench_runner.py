@@ -125,7 +125,7 @@ async def test_retrieval_ablation_empties_the_knowledge_base(tmp_path):
 
 def test_ablations_map_onto_context_settings():
     s = ablation_settings(("tools", "divide", "memory"))
-    assert len(s["tools"]) == 0 and s["max_depth"] == 0 and "store" in s
+    assert len(s["tools"]) == 0 and s["max_depth"] == 0 and "store" in s and s["reuse"] is False
     with pytest.raises(ConfigurationError, match="unknown ablation"):
         BenchConfig(suite="x", strategy="algorithm1", model="m", out="o", ablate=("vision",))
     with pytest.raises(ConfigurationError, match="algorithm1 only"):
@@ -176,3 +176,18 @@ def test_run_bench_is_usable_from_sync_code(tmp_path):
     run = asyncio.run(run_bench(config(tmp_path), suite=arithmetic_suite(2),
                                 chat_model=ScriptedChatModel(respond=adder)))
     assert run.summary["items"] == 2
+
+
+async def test_a_bench_never_reuses_answers_from_an_earlier_bench(tmp_path):
+    def respond(messages) -> str:
+        if str(messages[0].content).startswith("You plan"):
+            return json.dumps({"action": "solve", "reason": "easy"})
+        return adder(messages)
+
+    costs = []
+    for name in ("first", "second"):
+        model = ScriptedChatModel(respond=respond)
+        run = await run_bench(config(tmp_path, strategy="algorithm1", out=str(tmp_path / name)),
+                              suite=arithmetic_suite(3), chat_model=model)
+        costs.append((len(model.calls), run.summary["calls"]))
+    assert costs[0] == costs[1] == (6, 6)  # planner + solve per item, both times
