@@ -14,6 +14,7 @@ from langgraph.graph import END, START, StateGraph
 from lottery.graphs.context import Context
 from lottery.graphs.retry import MODEL_RETRY
 from lottery.graphs.state import InputState, OutputState, State
+from lottery.graphs.tracing import traced
 from lottery.nodes.merge import merge
 from lottery.nodes.planner import planner
 from lottery.nodes.retrieve import retrieve
@@ -31,13 +32,13 @@ def build_graph() -> StateGraph:
     """The uncompiled builder: compile it with your own checkpointer and store."""
     builder = StateGraph(State, context_schema=Context, input_schema=InputState,
                          output_schema=OutputState)
-    builder.add_node("schedule", schedule)
-    builder.add_node("planner", planner, retry_policy=MODEL_RETRY)
-    builder.add_node("retrieve", retrieve, retry_policy=MODEL_RETRY)
-    builder.add_node("tool", tool, retry_policy=MODEL_RETRY)
-    builder.add_node("solve", solve, retry_policy=MODEL_RETRY)
-    builder.add_node("merge", merge, retry_policy=MODEL_RETRY)
-    builder.add_node("finalize", finalize)
+    builder.add_node("schedule", traced(schedule))
+    builder.add_node("planner", traced(planner), retry_policy=MODEL_RETRY)
+    builder.add_node("retrieve", traced(retrieve), retry_policy=MODEL_RETRY)
+    builder.add_node("tool", traced(tool), retry_policy=MODEL_RETRY)
+    builder.add_node("solve", traced(solve), retry_policy=MODEL_RETRY)
+    builder.add_node("merge", traced(merge), retry_policy=MODEL_RETRY)
+    builder.add_node("finalize", traced(finalize))
     builder.add_edge(START, "schedule")
     builder.add_conditional_edges("schedule", dispatch, [*STEPS, "finalize"])
     for step in STEPS:

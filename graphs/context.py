@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import httpx
     from langchain_core.language_models import BaseChatModel
 
+    from lottery.graphs.tracing import Telemetry
     from lottery.stores.knowledge import KnowledgeBase
     from lottery.tools.registry import ToolRegistry
 
@@ -71,6 +72,15 @@ class Context:
     search_mode: str = field(
         default="hybrid", metadata={"description": "Retrieval ranking: bm25, vector or hybrid."}
     )
+    reuse: bool = field(
+        default=True,
+        metadata={"description": "Answer a sub-problem already solved (same model and knowledge "
+                                 "base) from memory M instead of calling the model."},
+    )
+    reuse_ttl_s: float = field(
+        default=0.0,
+        metadata={"description": "Seconds a remembered answer may be reused; 0 means forever."},
+    )
     structured_output: bool = field(
         default=True,
         metadata={"description": "Ask the server for JSON-schema constrained decisions."},
@@ -79,12 +89,28 @@ class Context:
         default=True,
         metadata={"description": "Without base_url, start (or reuse) a local vLLM server."},
     )
+    web_search: bool = field(
+        default=False,
+        metadata={"description": "Offer the web_search tool (needs network and `wikipedia`)."},
+    )
+    program_samples: int = field(
+        default=5,
+        metadata={"description": "Programs sampled per python/logic tool call; "
+                  "their executed answers are voted on."},
+    )
+    program_temperature: float = field(
+        default=0.7, metadata={"description": "Sampling temperature of those programs."}
+    )
 
     # Injected objects (Python callers and tests); never read from the environment, and
     # left out of the JSON schema that Studio renders as the assistant's settings form.
     chat_model: SkipJsonSchema[Any] = field(default=None, repr=False, compare=False)
     knowledge: SkipJsonSchema[Any] = field(default=None, repr=False, compare=False)
     tools: SkipJsonSchema[Any] = field(default=None, repr=False, compare=False)
+    tracer_provider: SkipJsonSchema[Any] = field(default=None, repr=False, compare=False)
+    """OpenTelemetry tracer provider; the global one (no-op unless the app set one) if None."""
+    meter_provider: SkipJsonSchema[Any] = field(default=None, repr=False, compare=False)
+    """OpenTelemetry meter provider; the global one if None."""
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -94,7 +120,10 @@ class Context:
             if env is None or getattr(self, f.name) != f.default:
                 continue
             object.__setattr__(self, f.name, _coerce(f.name, env, f.default))
-        for name in ("max_depth", "max_calls", "max_tokens", "max_fanout", "top_k"):
+        if self.reuse_ttl_s < 0:
+            raise ConfigurationError(f"reuse_ttl_s must be 0 or more, got {self.reuse_ttl_s}")
+        for name in ("max_depth", "max_calls", "max_tokens", "max_fanout", "top_k",
+                     "program_samples"):
             if getattr(self, name) < (0 if name == "max_depth" else 1):
                 raise ConfigurationError(f"{name} must be positive, got {getattr(self, name)}")
         if self.search_mode not in ("bm25", "vector", "hybrid"):
@@ -178,10 +207,17 @@ class Context:
             return self.tools
         from lottery.tools import default_registry
 
-        return default_registry()
+        return default_registry(knowledge=self.kb, web_search=self.web_search)
+
+    @cached_property
+    def telemetry(self) -> Telemetry:
+        """Spans and metrics of the runs of this context (see ``graphs/tracing.py``)."""
+        from lottery.graphs.tracing import Telemetry
+
+        return Telemetry.for_context(self)
 
 
-_INJECTED = {"chat_model", "knowledge", "tools"}
+_INJECTED = {"chat_model", "knowledge", "tools", "tracer_provider", "meter_provider"}
 
 
 def _coerce(name: str, raw: str, default: Any) -> Any:

@@ -13,8 +13,8 @@ from typing import Annotated, Any, Literal, NotRequired
 from pydantic import ConfigDict, with_config
 from typing_extensions import TypedDict
 
-Decision = Literal["solve", "retrieve", "tool", "divide"]
-"""What the planner decided for one problem."""
+Decision = Literal["solve", "retrieve", "tool", "divide", "reuse"]
+"""What the planner decided for one problem (``reuse``: answered from memory M, no planner)."""
 
 Status = Literal["pending", "retrieve", "tool", "solve", "divided", "merge", "done"]
 """Where a problem stands; for every status but ``divided`` and ``done`` it is the next node."""
@@ -68,6 +68,10 @@ class Problem(TypedDict):
     """Where it stands."""
     calls: int
     """Model calls spent on this problem."""
+    reused_from: NotRequired[dict[str, Any]]
+    """For ``reuse``: the run and problem whose answer was served, and the calls it had cost."""
+    memorized: NotRequired[bool]
+    """True once the answer is in memory M for reuse by later problems and runs."""
 
 
 class Usage(TypedDict, total=False):
@@ -78,6 +82,10 @@ class Usage(TypedDict, total=False):
     completion_tokens: int
     repairs: int
     fallbacks: int
+    reuse_hits: int
+    """Sub-problems answered from memory M instead of the model."""
+    saved_calls: int
+    """Model calls those sub-problems had cost when first solved."""
 
 
 def merge_problems(

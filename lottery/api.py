@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
@@ -14,13 +14,21 @@ from langgraph.graph import StateGraph
 from langgraph.store.base import BaseStore
 from langgraph.store.memory import InMemoryStore
 
-from lottery.errors import ConfigurationError, InputError, LotteryError, ModelServerError
+from lottery.errors import (
+    ConfigurationError,
+    InputError,
+    LotteryError,
+    ModelServerError,
+    RunConflictError,
+    RunNotFoundError,
+)
 from lottery.graphs import algorithm1, cot, direct
 from lottery.graphs.context import Context
 from lottery.graphs.retry import MODEL_RETRY
 from lottery.graphs.state import Problem
 from lottery.nodes.llm import is_transient
 from lottery.nodes.schedule import ROOT, validate_question
+from lottery.stores.sql import RunStore, SqlMemory, make_owner, open_memory
 
 Strategy = Literal["algorithm1", "direct", "cot"]
 
@@ -38,6 +46,10 @@ class RunUsage:
     wall_time_s: float = 0.0
     repairs: int = 0
     fallbacks: int = 0
+    reuse_hits: int = 0
+    """Sub-problems answered from memory M without model calls."""
+    saved_calls: int = 0
+    """Model calls those reused answers had cost when first solved."""
 
     @property
     def total_tokens(self) -> int:
@@ -106,30 +118,45 @@ async def asolve(
     checkpointer: BaseCheckpointSaver | None = None,
     thread_id: str | None = None,
     on_event: Callable[[dict[str, Any]], Any] | None = None,
+    memory: SqlMemory | None = None,
+    durable: bool = True,
+    database_url: str | None = None,
     **settings: Any,
 ) -> SolveResult:
     """Answer ``question`` with a small model driven by Algorithm 1 (or a baseline).
+
+    By default the run is durable: memory M, checkpoints and the run record live in
+    the SQL database (``LOTTERY_DATABASE_URL``, else SQLite under ``LOTTERY_HOME``),
+    so a run that is killed can be resumed under its ``run_id`` and later runs reuse
+    its answered sub-problems.
 
     Args:
         question: the question.
         strategy: ``algorithm1`` (default), ``direct`` or ``cot``.
         context: full settings; keyword ``settings`` (any :class:`Context` field, e.g.
-            ``base_url``, ``model``, ``max_depth``, ``max_calls``, ``chat_model``,
-            ``knowledge``, ``tools``) override it.
-        store: memory M (a LangGraph ``BaseStore``); an in-memory one by default.
+            ``base_url``, ``model``, ``max_depth``, ``max_calls``, ``reuse``,
+            ``reuse_ttl_s``, ``chat_model``, ``knowledge``, ``tools``, ``tracer_provider``,
+            ``meter_provider``) override it.
+        store: memory M (a LangGraph ``BaseStore``); with ``checkpointer`` and no
+            ``memory``, the run is not recorded in the SQL database.
         checkpointer: makes the run durable and resumable under ``thread_id``.
-        thread_id: id of the run (and of its checkpoint thread).
+        thread_id: id of the run (and of its checkpoint thread). An unfinished run
+            with this id is resumed where it stopped; a finished one is returned as is.
         on_event: called with each problem's decision and answer as it happens
             (:mod:`lottery.nodes.events`); :func:`astream_events` yields them instead.
+        memory: an open :class:`~lottery.stores.sql.SqlMemory` to use.
+        durable: ``False`` runs in memory only (no database, nothing recorded).
+        database_url: the database to open instead of the default one.
 
     With neither ``base_url`` (``LOTTERY_BASE_URL``) nor ``chat_model``, a local vLLM
     server for ``model`` is reused or started first (``autostart``; see ``lottery.serve``).
 
     Raises:
-        InputError: the question is unusable.
+        InputError: the question is unusable, or ``thread_id`` names a run of another question.
         ConfigurationError: a setting is invalid, the model is unknown, or no model
             server is configured and ``autostart`` is off.
         ModelServerError: the model server could not be reached or kept failing.
+        StoreError: the database is unusable, or another process is writing the same run.
     """
     ctx = make_context(context, **settings)
     question = validate_question(question, ctx.max_input_chars)
@@ -138,31 +165,25 @@ async def asolve(
         from lottery.serve import ensure_server
 
         ctx = make_context(ctx, base_url=await asyncio.to_thread(ensure_server, ctx.model))
+    if memory is None and durable and store is None and checkpointer is None:
+        async with open_memory(database_url) as opened:
+            return await _durable_run(opened, question, strategy, ctx, thread_id,
+                                      on_event=on_event)
+    if memory is not None:
+        return await _durable_run(memory, question, strategy, ctx, thread_id,
+                                  store=store, checkpointer=checkpointer, on_event=on_event)
     graph = build_graph(strategy).compile(checkpointer=checkpointer, store=store or InMemoryStore())
     config: dict[str, Any] = {"recursion_limit": algorithm1.RECURSION_LIMIT}
     if thread_id or checkpointer is not None:
         config["configurable"] = {"thread_id": thread_id or _new_id()}
     start = time.perf_counter()
     try:
-        ctx.llm  # noqa: B018 - fail fast on a missing server setting
-        run_input: dict[str, Any] | None = {"question": question}
-        if checkpointer is not None:
-            run_input = await _input_or_resume(graph, config, question)
-        state = await _drive(graph, run_input, config, ctx, on_event)
-    except LotteryError:
-        raise
-    except Exception as exc:
-        if is_transient(exc) or type(exc).__module__.startswith("openai"):
-            resume = (f"; once it is back, call again with thread_id={thread_id!r} to resume"
-                      if checkpointer is not None and thread_id else "")
-            how = (f"failed after {MODEL_RETRY.max_attempts} attempts" if is_transient(exc)
-                   else "rejected the request")
-            detail = (str(exc).splitlines() or [""])[0][:300]
-            raise ModelServerError(
-                f"model server at {ctx.base_url or 'the injected chat model'} {how}: "
-                f"{type(exc).__name__}: {detail}{resume}"
-            ) from exc
-        raise
+        with _model_errors(ctx, thread_id if checkpointer is not None else None):
+            ctx.llm  # noqa: B018 - fail fast on a missing server setting
+            run_input: dict[str, Any] | None = {"question": question}
+            if checkpointer is not None:
+                run_input = await _input_or_resume(graph, config, question)
+            state = await _drive(graph, run_input, config, ctx, on_event)
     finally:
         await ctx.aclose()
     return _result(state, strategy, ctx, time.perf_counter() - start,
@@ -210,6 +231,173 @@ async def _drive(graph: Any, run_input: dict[str, Any] | None, config: dict[str,
     return state
 
 
+async def aresume(run_id: str, *, memory: SqlMemory | None = None,
+                  database_url: str | None = None, **settings: Any) -> SolveResult:
+    """Finish an interrupted run (killed, server gone) from its last checkpoint.
+
+    Sub-problems that had finished are not solved again. The run's stored settings
+    are used; keyword ``settings`` override them (e.g. ``base_url``, ``chat_model``).
+
+    Raises:
+        RunNotFoundError: no run with this id is stored.
+        RunConflictError: another live process is still writing it.
+    """
+    if memory is None:
+        async with open_memory(database_url) as opened:
+            return await aresume(run_id, memory=opened, **settings)
+    run = await memory.runs.call(memory.runs.get_run, run_id)
+    stored = {k: v for k, v in (run.get("settings") or {}).items() if k in _CONTEXT_FIELDS}
+    return await asolve(run["question"], strategy=run["strategy"], thread_id=run_id,
+                        memory=memory, **{**stored, **settings})
+
+
+def resume(run_id: str, **kwargs: Any) -> SolveResult:
+    """Synchronous :func:`aresume`."""
+    return asyncio.run(aresume(run_id, **kwargs))
+
+
+async def _durable_run(memory: SqlMemory, question: str, strategy: str, ctx: Context,
+                       thread_id: str | None, *, store: BaseStore | None = None,
+                       checkpointer: BaseCheckpointSaver | None = None,
+                       on_event: Callable[[dict[str, Any]], Any] | None = None) -> SolveResult:
+    """Run (or resume) with checkpoints, memory M and the run record in ``memory``."""
+    runs, run_id = memory.runs, thread_id or _new_id()
+    graph = build_graph(strategy).compile(checkpointer=checkpointer or memory.checkpointer,
+                                          store=store or memory.store)
+    config: dict[str, Any] = {"recursion_limit": algorithm1.RECURSION_LIMIT,
+                              "configurable": {"thread_id": run_id}}
+    snapshot = await graph.aget_state(config)
+    values = snapshot.values or {}
+    if values and values.get("question") != question:
+        raise InputError(f"run {run_id} answers another question ({values.get('question')!r}): "
+                         "use a new thread_id")
+    finished = bool(values) and not snapshot.next
+    if finished:
+        stored = await runs.call(_run_or_none, runs, run_id)
+        if stored is not None and stored["status"] == "done":
+            return _result(values, strategy, ctx, 0.0, thread_id=run_id)
+    owner = make_owner()
+    await runs.call(runs.claim, run_id, owner, question=question, strategy=strategy,
+                    model=ctx.model, knowledge_base=ctx.knowledge_base, settings=_settings_of(ctx))
+    recorder = _Recorder(runs, run_id, owner, await runs.call(runs.problem_stats, run_id))
+    start = time.perf_counter()
+    try:
+        if finished:  # the graph finished but its record did not (killed in between)
+            state = values
+            await recorder.values(state)
+        else:
+            with _model_errors(ctx, run_id):
+                ctx.llm  # noqa: B018 - fail fast on a missing server setting
+                state = {}
+                async for mode, chunk in graph.astream(
+                    None if values else {"question": question}, config=config, context=ctx,
+                    stream_mode=["updates", "values", *(["custom"] if on_event else [])],
+                    durability="sync",
+                ):
+                    if mode == "custom":
+                        on_event(chunk)  # type: ignore[misc]
+                    elif mode == "updates":
+                        recorder.updates(chunk)
+                    else:
+                        state = chunk
+                        await recorder.values(chunk)
+    except RunConflictError:
+        raise
+    except BaseException as exc:
+        status = "failed" if isinstance(exc, Exception) else "interrupted"
+        runs.finish(run_id, owner, status=status, error=f"{type(exc).__name__}: {exc}"[:2000],
+                    usage=recorder.usage)
+        raise
+    finally:
+        await ctx.aclose()
+    result = _result(state, strategy, ctx, time.perf_counter() - start, thread_id=run_id)
+    await runs.call(runs.finish, run_id, owner, status="done", answer=result.answer,
+                    best_effort=result.best_effort, stop_reason=result.stop_reason,
+                    usage=state.get("usage") or {})
+    return result
+
+
+class _Recorder:
+    """Writes a run's tree to the run record after every step: changed problems,
+    per-problem tokens and timings, the run's usage."""
+
+    def __init__(self, runs: RunStore, run_id: str, owner: str,
+                 stats: dict[str, dict[str, Any]]) -> None:
+        self.runs, self.run_id, self.owner = runs, run_id, owner
+        self.tree: dict[str, Any] = {}
+        self.usage: dict[str, int] = {}
+        self.times = {pid: (s.get("started_at"), s.get("finished_at")) for pid, s in stats.items()}
+        self.tokens = {pid: (s.get("prompt_tokens") or 0, s.get("completion_tokens") or 0)
+                       for pid, s in stats.items()}
+
+    def updates(self, chunk: dict[str, Any]) -> None:
+        """Charge a step's tokens to the one problem whose calls it counted."""
+        for update in chunk.values():
+            if not isinstance(update, dict):
+                continue
+            usage = update.get("usage") or {}
+            # The acting problem counts its calls; new sub-problems of a divide start at 0.
+            charged = [pid for pid, u in (update.get("problems") or {}).items() if u.get("calls")]
+            if charged and usage:
+                pid = min(charged, key=len)
+                p, c = self.tokens.get(pid, (0, 0))
+                self.tokens[pid] = (p + usage.get("prompt_tokens", 0),
+                                    c + usage.get("completion_tokens", 0))
+
+    async def values(self, state: dict[str, Any]) -> None:
+        """Write what changed since the last step."""
+        tree = state.get("problems") or {}
+        self.usage = dict(state.get("usage") or {})
+        changed = {pid: p for pid, p in tree.items() if self.tree.get(pid) != p}
+        now = time.time()
+        for pid, p in changed.items():
+            started, done = self.times.get(pid, (None, None))
+            self.times[pid] = (started or now, done or (now if p.get("status") == "done" else None))
+        if changed or not self.tree:
+            await self.runs.call(self.runs.save_progress, self.run_id, self.owner, changed,
+                                 self.usage, times=self.times, tokens=self.tokens)
+        self.tree = tree
+
+
+@contextlib.contextmanager
+def _model_errors(ctx: Context, resume_id: str | None = None) -> Iterator[None]:
+    """Server failures as :class:`ModelServerError`; framework errors pass unchanged."""
+    try:
+        yield
+    except BaseException as exc:
+        if "telemetry" in ctx.__dict__:  # close the run's spans, marked with the error
+            ctx.telemetry.abort(exc)
+        if isinstance(exc, LotteryError) or not isinstance(exc, Exception):
+            raise
+        if is_transient(exc) or type(exc).__module__.startswith("openai"):
+            resume = (f"; once it is back, resume with `lottery resume {resume_id}` (or "
+                      f"thread_id={resume_id!r})" if resume_id else "")
+            how = (f"failed after {MODEL_RETRY.max_attempts} attempts" if is_transient(exc)
+                   else "rejected the request")
+            detail = (str(exc).splitlines() or [""])[0][:300]
+            raise ModelServerError(
+                f"model server at {ctx.base_url or 'the injected chat model'} {how}: "
+                f"{type(exc).__name__}: {detail}{resume}"
+            ) from exc
+        raise
+
+
+def _run_or_none(runs: RunStore, run_id: str) -> dict[str, Any] | None:
+    try:
+        return runs.get_run(run_id)
+    except RunNotFoundError:
+        return None
+
+
+_CONTEXT_FIELDS = {f.name for f in fields(Context)}
+_NOT_RECORDED = {"api_key", "chat_model", "knowledge", "tools", "tracer_provider", "meter_provider"}
+
+
+def _settings_of(ctx: Context) -> dict[str, Any]:
+    """The run's settings as recorded (secrets and injected objects left out)."""
+    return {f.name: getattr(ctx, f.name) for f in fields(Context) if f.name not in _NOT_RECORDED}
+
+
 def solve(question: str, **kwargs: Any) -> SolveResult:
     """Synchronous :func:`asolve` (for scripts and notebooks without an event loop)."""
     return asyncio.run(asolve(question, **kwargs))
@@ -249,7 +437,8 @@ def _result(state: dict[str, Any], strategy: str, ctx: Context, wall: float,
         question=state["question"], answer=state.get("answer"), tree=problems,
         usage=RunUsage(calls=u.get("calls", 0), prompt_tokens=u.get("prompt_tokens", 0),
                        completion_tokens=u.get("completion_tokens", 0), wall_time_s=wall,
-                       repairs=u.get("repairs", 0), fallbacks=u.get("fallbacks", 0)),
+                       repairs=u.get("repairs", 0), fallbacks=u.get("fallbacks", 0),
+                       reuse_hits=u.get("reuse_hits", 0), saved_calls=u.get("saved_calls", 0)),
         strategy=strategy, run_id=str(run_id), best_effort=bool(state.get("best_effort")),
         stop_reason=state.get("stop_reason"), model=ctx.model,
     )

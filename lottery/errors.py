@@ -54,12 +54,16 @@ class ToolError(LotteryError):
 class ToolNotFoundError(ToolError, KeyError):
     """The requested tool is not in the registry."""
 
+    exit_code = 2
+
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
 
 
 class ToolArgumentsError(ToolError, ValueError):
     """The tool's arguments failed its schema; nothing was run."""
+
+    exit_code = 2
 
 
 class SandboxError(ToolError):
@@ -68,3 +72,28 @@ class SandboxError(ToolError):
 
 class BudgetExhaustedError(LotteryError):
     """The run's budget of model calls or tokens is spent."""
+
+
+class DatabaseURLError(StoreError):
+    """``LOTTERY_DATABASE_URL`` is not a SQLite or PostgreSQL URL this framework can use."""
+
+    exit_code = 2
+
+
+class DatabaseUnavailableError(StoreError):
+    """The database cannot be reached, opened or written (server down, read-only file)."""
+
+
+class SchemaVersionError(StoreError):
+    """The database was written by a newer lottery-llm whose schema this version does not know."""
+
+
+class RunNotFoundError(StoreError, KeyError):
+    """No run with that id is stored."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class RunConflictError(StoreError):
+    """Another live process is writing the same run; nothing was changed."""

@@ -7,7 +7,7 @@ from rich.tree import Tree
 
 from lottery.graphs.state import Problem
 
-_ICONS = {"solve": "●", "retrieve": "🔎", "tool": "🛠", "divide": "⑂", None: "·"}
+_ICONS = {"solve": "●", "retrieve": "🔎", "tool": "🛠", "divide": "⑂", "reuse": "♻", None: "·"}
 
 
 def problem_tree(problems: dict[str, Problem], root_id: str = "0") -> Tree:

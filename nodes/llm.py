@@ -75,7 +75,9 @@ async def complete(
             "type": "json_schema",
             "json_schema": {"name": "decision", "schema": json_schema},
         }}
-    message = await ctx.llm.bind(**kwargs).ainvoke(messages)
+    with ctx.telemetry.model_call(messages, kwargs) as call:
+        message = await ctx.llm.bind(**kwargs).ainvoke(messages)
+        call.done(message)
     reply.add(message)
     return reply
 
@@ -109,7 +111,9 @@ def parse_structured(text: str, schema: type[M]) -> tuple[M | None, str | None]:
         return None, "no JSON object found"
     try:
         return schema.model_validate(data), None
-    except ValidationError as exc:
+    except (TypeError, ValueError) as exc:  # a validator met a shape it cannot read
+        if not isinstance(exc, ValidationError):
+            return None, f"unreadable object ({type(exc).__name__})"
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ())) or "object"
         return None, f"{where}: {first.get('msg')}"

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import time
+import unicodedata
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import quote
 
 from langgraph.store.base import BaseStore
 
+from lottery.graphs.context import Context
 from lottery.graphs.state import Problem
 
 
@@ -32,3 +37,64 @@ async def remember(store: BaseStore | None, run_id: str, problems: Iterable[Prob
             "status": p["status"],
         }
         await store.aput(problem_namespace(run_id), p["id"], value, index=False)
+
+
+# -- answers of solved problems, reused by later problems and runs --------------------------
+
+def normalize_question(question: str) -> str:
+    """The form under which equal questions meet: NFKC, case-folded, single spaces, no end mark."""
+    text = unicodedata.normalize("NFKC", question).casefold()
+    text = " ".join(text.split())
+    return text.rstrip(" ?.!;:").strip()
+
+
+def answer_namespace(model: str, knowledge_base: str) -> tuple[str, ...]:
+    """Namespace of remembered answers: one per model and knowledge base."""
+    # Namespace labels may not contain dots (model names often do).
+    return ("answers", quote(model, safe="").replace(".", "%2E"),
+            quote(knowledge_base, safe="").replace(".", "%2E"))
+
+
+def answer_key(question: str) -> str:
+    """Key of a question's remembered answer: a hash of its normalised form."""
+    return hashlib.sha256(normalize_question(question).encode("utf-8")).hexdigest()[:40]
+
+
+async def recall_answer(
+    store: BaseStore | None, ctx: Context, question: str, *, now: float | None = None
+) -> dict[str, Any] | None:
+    """The remembered answer to ``question`` (same model, same knowledge base, not expired)."""
+    if store is None or not ctx.reuse:
+        return None
+    item = await store.aget(answer_namespace(ctx.model, ctx.knowledge_base), answer_key(question))
+    if item is None:
+        return None
+    value = item.value
+    if value.get("normalized") != normalize_question(question) or not value.get("answer"):
+        return None
+    age = (now if now is not None else time.time()) - float(value.get("created_at", 0))
+    if ctx.reuse_ttl_s and age > ctx.reuse_ttl_s:
+        return None
+    return value
+
+
+async def memorize_answer(
+    store: BaseStore | None, ctx: Context, run_id: str, problem: Problem, cost: int
+) -> None:
+    """Remember a solved problem's answer and what it cost (``cost`` model calls)."""
+    if store is None or not problem.get("answer"):
+        return
+    value = {
+        "question": problem["question"],
+        "normalized": normalize_question(problem["question"]),
+        "answer": problem["answer"],
+        "decision": problem["decision"],
+        "run_id": run_id,
+        "problem_id": problem["id"],
+        "calls": cost,
+        "model": ctx.model,
+        "knowledge_base": ctx.knowledge_base,
+        "created_at": time.time(),
+    }
+    await store.aput(answer_namespace(ctx.model, ctx.knowledge_base),
+                     answer_key(problem["question"]), value, index=False)

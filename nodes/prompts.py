@@ -24,6 +24,16 @@ PLANNER_EXAMPLES = {
         '{"action": "tool", "reason": "arithmetic", "tool": "calculator", '
         '"tool_input": {"expression": "3 * 1.25 + 2 * 4"}}'
     ),
+    "python": (
+        "Q: Tom has 3 boxes of 12 apples. He gives away 7 apples and sells the rest at $0.50 "
+        "each. How much money does he make?\n"
+        '{"action": "tool", "reason": "math word problem", "tool": "python", "tool_input": {}}'
+    ),
+    "logic": (
+        "Q: All cats are mammals. Tom is a cat. Is the statement \"Tom is a mammal\" true, false "
+        "or unknown?\n"
+        '{"action": "tool", "reason": "logical deduction", "tool": "logic", "tool_input": {}}'
+    ),
     "divide": (
         "Q: Was the director of Jaws born before the director of Alien?\n"
         '{"action": "divide", "reason": "two facts, then compare", "subproblems": ['
@@ -36,8 +46,9 @@ PLANNER_EXAMPLES = {
 the same for every call of a run, so a server with prefix caching pays for it once."""
 
 PLANNER_TOOL_LINE = (
-    '\n- "tool": use one tool; give "tool" and its "tool_input" arguments. Any calculation, '
-    "however simple, goes to a tool: never compute in your head."
+    '\n- "tool": use one tool; give "tool" and its "tool_input" arguments. For "python" '
+    '(math word problems) and "logic" (logic puzzles) the program is written in a later step: '
+    'give "tool_input": {}.'
 )
 
 PLANNER_USER = "{goal_line}Question: {question}"
@@ -78,4 +89,78 @@ DIRECT_SYSTEM = 'Answer the question. Reply with the short answer only, as "Answ
 COT_SYSTEM = (
     "Answer the question. Think step by step, then end with a last line "
     '"Answer: <short answer>".'
+)
+
+# -- program tools (python, logic): the tool node asks for the program in its own call --------
+
+PAL_SYSTEM = (
+    "Solve the problem by writing a short Python program. Name each quantity from the "
+    "problem in a variable, compute step by step, and print the final number only. "
+    "Reply with one ```python code block."
+)
+
+PAL_EXAMPLES: tuple[tuple[str, str], ...] = (
+    # From ../shared/datasets/gsm8k/train_sample.jsonl (lines 2, 7 and 32).
+    (
+        "Penny has $20. Penny buys 4 pairs of socks for $2 a pair and a hat for $7. "
+        "How much money does Penny have left?",
+        "```python\nmoney = 20\nsocks_cost = 4 * 2\nhat_cost = 7\n"
+        "print(money - socks_cost - hat_cost)\n```",
+    ),
+    (
+        "Martha's cat catches 3 rats and 7 birds. Cara's cat catches 3 less than five times "
+        "as many animals as Martha's cat. How many animals does Cara's cat catch?",
+        "```python\nmartha_animals = 3 + 7\ncara_animals = 5 * martha_animals - 3\n"
+        "print(cara_animals)\n```",
+    ),
+    (
+        "In 7 years, Kaylee will be 3 times as old as Matt is now. If Matt is currently 5 "
+        "years old, how old is Kaylee now?",
+        "```python\nmatt_age = 5\nkaylee_age_in_7_years = 3 * matt_age\n"
+        "kaylee_age = kaylee_age_in_7_years - 7\nprint(kaylee_age)\n```",
+    ),
+)
+
+LOGIC_SYSTEM = (
+    "Decide the problem with the z3 solver: write a short Python program with "
+    "`from z3 import *` that encodes the facts and rules as constraints and prints only the "
+    "letter of the correct option. A statement is True when the facts entail it, False when "
+    "they entail its negation, otherwise Unknown. Reply with one ```python code block."
+)
+
+LOGIC_EXAMPLES: tuple[tuple[str, str], ...] = (
+    (
+        "Every cat is a mammal. Mammals are not cold-blooded. Tom is a cat.\n"
+        "Is the following true, false, or unknown? Tom is cold-blooded.\n"
+        "Options: A) True B) False C) Unknown",
+        "```python\nfrom z3 import *\nThing = DeclareSort('Thing')\nx = Const('x', Thing)\n"
+        "tom = Const('tom', Thing)\ncat = Function('cat', Thing, BoolSort())\n"
+        "mammal = Function('mammal', Thing, BoolSort())\n"
+        "cold_blooded = Function('cold_blooded', Thing, BoolSort())\n"
+        "facts = [ForAll([x], Implies(cat(x), mammal(x))),\n"
+        "         ForAll([x], Implies(mammal(x), Not(cold_blooded(x)))),\n"
+        "         cat(tom)]\nstatement = cold_blooded(tom)\n\n"
+        "def entails(facts, s):\n    solver = Solver()\n    solver.add(facts)\n"
+        "    solver.add(Not(s))\n    return solver.check() == unsat\n\n"
+        "if entails(facts, statement):\n    print('A')\n"
+        "elif entails(facts, Not(statement)):\n    print('B')\nelse:\n    print('C')\n```",
+    ),
+    (
+        "Three books are on a shelf: red, blue, green. The red book is left of the green "
+        "book. The blue book is the rightmost.\nWhich is true? Options: A) The red book is "
+        "the leftmost. B) The green book is the leftmost. C) The blue book is the leftmost.",
+        "```python\nfrom z3 import *\nred, blue, green = Ints('red blue green')  # 1 = leftmost\n"
+        "facts = [Distinct(red, blue, green), And(1 <= red, red <= 3), And(1 <= blue, blue <= 3),"
+        "\n         And(1 <= green, green <= 3), red < green, blue == 3]\n"
+        "options = {'A': red == 1, 'B': green == 1, 'C': blue == 1}\n"
+        "for letter, option in options.items():\n    solver = Solver()\n    solver.add(facts)\n"
+        "    solver.add(Not(option))\n    if solver.check() == unsat:\n        print(letter)\n"
+        "        break\n```",
+    ),
+)
+
+PROGRAM_USER = "{related}Problem: {question}"
+
+PROGRAM_FIX = (
+    "Running your program failed: {error}\nFix the program. Reply with one ```python code block."
 )

@@ -21,8 +21,9 @@ from langgraph.types import Send
 
 from lottery.errors import InputError
 from lottery.graphs.context import Context
-from lottery.graphs.state import Problem, State, Task, new_problem
-from lottery.nodes.events import emit_decision
+from lottery.graphs.state import Evidence, Problem, State, Task, new_problem
+from lottery.nodes.events import emit_answer, emit_decision
+from lottery.nodes.memory import memorize_answer, recall_answer
 
 ROOT = "0"
 _REF = re.compile(r"#(\d+)")
@@ -95,19 +96,36 @@ async def schedule(state: State, runtime: Runtime[Context], config: RunnableConf
         problems = {ROOT: new_problem(ROOT, question)}
         updates[ROOT] = dict(problems[ROOT])
         out.update(run_id=run_id_of(config), answer=None, best_effort=False, stop_reason=None)
-    for p in problems.values():
-        if p["status"] == "pending" and _deps_done(p, problems):
-            if p["depends_on"]:
-                updates.setdefault(p["id"], {})["question"] = _substitute(p, problems)
-            if p["depth"] >= lim.max_depth:
-                updates.setdefault(p["id"], {}).update(
-                    decision="solve", reason="depth limit: solved directly", status="solve"
-                )
-                emit_decision(runtime, p, updates)
-        elif p["status"] == "divided" and all(
-            problems[c]["status"] == "done" for c in p["children"]
-        ):
-            updates.setdefault(p["id"], {})["status"] = "merge"
+    base, reused = problems, True
+    usage: dict[str, int] = {}
+    while reused:  # a reused answer can make dependants and parents ready: apply the rules again
+        reused = False
+        problems = {pid: {**p, **updates.get(pid, {})} for pid, p in base.items()}
+        for p in problems.values():
+            if p["status"] == "pending" and _deps_done(p, problems):
+                if p["depends_on"]:
+                    updates.setdefault(p["id"], {})["question"] = _substitute(p, problems)
+                question = updates.get(p["id"], {}).get("question", p["question"])
+                if p["depth"] > 0 and (hit := await recall_answer(runtime.store, ctx, question)):
+                    updates.setdefault(p["id"], {}).update(_reuse(hit))
+                    emit_decision(runtime, p, updates)
+                    emit_answer(runtime, {**p, **updates[p["id"]]}, hit["answer"], "reuse")
+                    usage["reuse_hits"] = usage.get("reuse_hits", 0) + 1
+                    usage["saved_calls"] = usage.get("saved_calls", 0) + int(hit.get("calls", 0))
+                    reused = True
+                elif p["depth"] >= lim.max_depth:
+                    updates.setdefault(p["id"], {}).update(
+                        decision="solve", reason="depth limit: solved directly", status="solve"
+                    )
+                    emit_decision(runtime, p, updates)
+            elif p["status"] == "divided" and all(
+                problems[c]["status"] == "done" for c in p["children"]
+            ):
+                updates.setdefault(p["id"], {})["status"] = "merge"
+    run_id = out.get("run_id") or state.get("run_id") or ""
+    await _memorize_new_answers(runtime.store, ctx, run_id, problems, updates)
+    if usage:
+        out["usage"] = usage
     root = {**problems[ROOT], **updates.get(ROOT, {})}
     if root["status"] not in ("done", "solve") and not state.get("stop_reason"):
         calls_left, tokens_left = _budget_left(state, ctx)
@@ -170,6 +188,33 @@ async def finalize(state: State) -> dict[str, Any]:
     answer = known[-1]["answer"] if known else None
     stop = state.get("stop_reason") or "budget"
     return {"answer": answer, "best_effort": True, "stop_reason": stop}
+
+
+def _reuse(hit: dict[str, Any]) -> dict[str, Any]:
+    """Tree update for a problem answered from memory M."""
+    source = {"run_id": hit.get("run_id"), "problem_id": hit.get("problem_id"),
+              "calls": int(hit.get("calls", 0))}
+    note = Evidence(source="memory", content=f"{hit['question']} -> {hit['answer']}",
+                    ref=f"{source['run_id']}/{source['problem_id']}")
+    return {"decision": "reuse", "status": "done", "answer": hit["answer"], "evidence": [note],
+            "reason": f"answered before (run {source['run_id']}, problem {source['problem_id']})",
+            "reused_from": source, "memorized": True}
+
+
+async def _memorize_new_answers(store: Any, ctx: Context, run_id: str,
+                                problems: dict[str, Problem],
+                                updates: dict[str, dict[str, Any]]) -> None:
+    """Write each newly answered problem to memory M once (with what its subtree cost)."""
+    for p in problems.values():
+        if p["status"] == "done" and p.get("answer") and not p.get("memorized"):
+            await memorize_answer(store, ctx, run_id, p, _cost(p, problems))
+            updates.setdefault(p["id"], {})["memorized"] = True
+
+
+def _cost(p: Problem, problems: dict[str, Problem]) -> int:
+    """Model calls an answer took: its own, its sub-problems', reused ones' original cost."""
+    own = p.get("calls", 0) + int((p.get("reused_from") or {}).get("calls", 0))
+    return own + sum(_cost(problems[c], problems) for c in p.get("children", []) if c in problems)
 
 
 def _task(state: State, p: Problem, related: list[dict[str, str]], allowance: int) -> Task:

@@ -30,6 +30,8 @@ class SubProblem(BaseModel):
             return []
         if isinstance(v, int | str):
             v = [v]
+        if not isinstance(v, list | tuple):
+            return []
         out = []
         for item in v:
             text = str(item).strip().lstrip("#")
@@ -68,6 +70,8 @@ class PlannerDecision(BaseModel):
     def _subproblems(cls, v: Any) -> Any:
         if v is None:
             return []
+        if not isinstance(v, list | tuple):
+            return v  # let validation report it
         return [{"question": s} if isinstance(s, str) else s for s in v]
 
 

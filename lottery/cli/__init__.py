@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from lottery.cli import ask, models, serve
+from lottery.cli import ask, models, runs, serve, tools
 
 app = typer.Typer(
     name="lottery",
@@ -14,8 +14,11 @@ app = typer.Typer(
     add_completion=False,
 )
 app.command("ask")(ask.ask)
+app.command("resume")(runs.resume)
+app.add_typer(runs.app, name="runs")
 app.add_typer(models.app, name="models")
 app.command("serve")(serve.serve)
+app.add_typer(tools.app, name="tools")
 
 
 @app.callback()

@@ -11,6 +11,7 @@ from lottery.api import solve
 from lottery.cli.common import JSON_OPTION, cli_errors, print_json
 from lottery.errors import InputError
 from lottery.render import problem_tree
+from lottery.telemetry import setup_from_env
 
 
 @cli_errors
@@ -24,7 +25,13 @@ def ask(
     max_depth: int | None = typer.Option(None, help="Deepest sub-problem level [env: LOTTERY_MAX_DEPTH]."),
     max_calls: int | None = typer.Option(None, help="Budget of model calls [env: LOTTERY_MAX_CALLS]."),
     max_tokens: int | None = typer.Option(None, help="Budget of tokens [env: LOTTERY_MAX_TOKENS]."),
+    reuse: bool = typer.Option(True, "--reuse/--no-reuse",
+                               help="Answer sub-problems solved before from memory [env: LOTTERY_REUSE]."),
     kb: str | None = typer.Option(None, "--kb", help="Knowledge base name [env: LOTTERY_KNOWLEDGE_BASE]."),
+    trace_otel: bool = typer.Option(
+        False, "--trace-otel",
+        help="Print OpenTelemetry spans to standard error (OTEL_* variables configure export).",
+    ),
 ) -> None:
     """Answer QUESTION with a small model driven by Algorithm 1."""
     if question == "-":
@@ -33,9 +40,15 @@ def ask(
             question = raw.decode("utf-8")
         except UnicodeDecodeError:
             raise InputError("standard input is not UTF-8 text") from None
-    result = solve(question, strategy=strategy, base_url=base_url, model=model,
-                   max_depth=max_depth, max_calls=max_calls, max_tokens=max_tokens,
-                   knowledge_base=kb)
+    telemetry = setup_from_env(console=trace_otel)
+    try:
+        result = solve(question, strategy=strategy, base_url=base_url, model=model,
+                       max_depth=max_depth, max_calls=max_calls, max_tokens=max_tokens,
+                       knowledge_base=kb, tracer_provider=telemetry.tracer_provider,
+                       meter_provider=telemetry.meter_provider,
+                       reuse=None if reuse else False)
+    finally:
+        telemetry.shutdown()
     if as_json:
         print_json(result.to_dict())
         return

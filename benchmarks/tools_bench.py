@@ -1,0 +1,200 @@
+"""Compare direct, chain-of-thought and tool-using runs on GSM8K, SVAMP and the logic sets.
+
+Runs against a REAL OpenAI-compatible server (the shared vLLM server with the
+default 0.5B model). Methods:
+
+- ``direct``: one call, short answer (``strategy="direct"``).
+- ``cot``: one call, think step by step (``strategy="cot"``).
+- ``program``: the tool path of Algorithm 1 for one problem: one greedy program
+  (``python`` for math, ``logic`` for the logic sets), run in the sandbox, one fix
+  on error.
+- ``program_vote``: the same with N sampled programs in one request, executed
+  and voted on (programs that fail have no vote), one fix when none runs.
+- ``algorithm1``: the full graph (planner chooses solve/retrieve/tool/divide).
+
+Usage::
+
+    python benchmarks/tools_bench.py --base-url http://127.0.0.1:8000/v1 \
+        --sets gsm8k,svamp --methods cot,program,program_vote --limit 30 --concurrency 10
+
+Writes every item's record and a summary to ``results/tools-<timestamp>.json`` and
+prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from lottery.api import asolve
+from lottery.graphs.context import Context
+from lottery.nodes.programs import run_programs
+
+REPO = Path(__file__).resolve().parents[1]
+LOGIC_SETS = ("prontoqa", "proofwriter", "folio", "logicaldeduction", "ar-lsat")
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("LOTTERY_DATA", REPO.parent / "shared" / "datasets"))
+
+
+def load(name: str, limit: int) -> list[dict[str, Any]]:
+    """Items as ``{"id", "question", "gold", "kind", "options"}``."""
+    root = data_dir()
+    items: list[dict[str, Any]] = []
+    if name == "gsm8k":
+        for i, line in enumerate((root / "gsm8k" / "test_dev.jsonl").read_text().splitlines()):
+            d = json.loads(line)
+            gold = d["answer"].split("####")[-1].strip().replace(",", "")
+            items.append({"id": f"gsm8k-{i}", "question": d["question"], "gold": gold,
+                          "kind": "number"})
+    elif name == "svamp":
+        for d in json.loads((root / "svamp" / "svamp_dev.json").read_text()):
+            items.append({"id": d["ID"], "question": f"{d['Body'].strip()} {d['Question'].strip()}",
+                          "gold": str(d["Answer"]), "kind": "number"})
+    else:
+        for d in json.loads((root / "logic" / f"{name}_dev.json").read_text()):
+            question = (f"{d['context'].strip()}\n{d['question'].strip()}\nOptions: "
+                        + " ".join(d["options"]))
+            items.append({"id": d["id"], "question": question, "gold": d["answer"],
+                          "kind": "choice", "options": d["options"]})
+    return items[:limit]
+
+
+def score(item: dict[str, Any], answer: str | None) -> bool:
+    """Numbers by value; choices by option letter (or the option's text)."""
+    text = (answer or "").strip()
+    if item["kind"] == "number":
+        nums = re.findall(r"-?\d[\d,]*(?:\.\d+)?", text)
+        if not nums:
+            return False
+        try:
+            return abs(float(nums[-1].replace(",", "")) - float(item["gold"])) < 1e-4
+        except ValueError:
+            return False
+    m = re.match(r"^\W*\(?([A-E])\b", text)
+    if m:
+        return m.group(1) == item["gold"]
+    low = text.lower()
+    for opt in item["options"]:
+        letter, _, body = opt.partition(")")
+        if body.strip().lower().rstrip(".") and body.strip().lower().rstrip(".") in low:
+            return letter.strip() == item["gold"]
+    return False
+
+
+async def run_one(method: str, item: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    start = time.perf_counter()
+    record: dict[str, Any] = {"id": item["id"], "gold": item["gold"], "method": method}
+    try:
+        if method in ("direct", "cot", "algorithm1"):
+            res = await asolve(item["question"], strategy=method, base_url=args.base_url,
+                               model=args.model)
+            record.update(answer=res.answer, calls=res.usage.calls,
+                          prompt_tokens=res.usage.prompt_tokens,
+                          completion_tokens=res.usage.completion_tokens)
+            if method == "algorithm1":
+                record["decision"] = res.root.get("decision")
+                record["tool"] = (res.root.get("tool_call") or {}).get("name")
+        else:
+            samples = args.samples if method == "program_vote" else 1
+            ctx = Context(base_url=args.base_url, model=args.model, program_samples=samples)
+            tool = "python" if item["kind"] == "number" else "logic"
+            out = await run_programs(ctx, tool, item["question"], [], allowance=2)
+            record.update(answer=out.answer, votes=out.votes, runs=len(out.runs),
+                          ran_ok=sum(r.ok for r in out.runs), calls=out.reply.usage["calls"],
+                          prompt_tokens=out.reply.usage["prompt_tokens"],
+                          completion_tokens=out.reply.usage["completion_tokens"],
+                          candidates=[r.output if r.ok else f"error: {r.error}"
+                                      for r in out.runs])
+    except Exception as exc:  # a benchmark records failures and goes on
+        record.update(answer=None, error=f"{type(exc).__name__}: {exc}"[:300])
+    record["correct"] = score(item, record.get("answer"))
+    record["wall_s"] = round(time.perf_counter() - start, 2)
+    return record
+
+
+def summarize(records: list[dict[str, Any]], wall: float) -> list[dict[str, Any]]:
+    """Accuracy and compute per (set, method) over the records so far."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in records:
+        groups.setdefault((r["set"], r["method"]), []).append(r)
+    return [{
+        "set": s, "method": m, "n": len(recs),
+        "accuracy": round(sum(r["correct"] for r in recs) / len(recs), 4),
+        "errors": sum(1 for r in recs if r.get("error")),
+        "calls": sum(r.get("calls", 0) for r in recs),
+        "prompt_tokens": sum(r.get("prompt_tokens", 0) for r in recs),
+        "completion_tokens": sum(r.get("completion_tokens", 0) for r in recs),
+        "mean_item_wall_s": round(sum(r["wall_s"] for r in recs) / len(recs), 1),
+        "elapsed_s": round(wall, 1),
+    } for (s, m), recs in sorted(groups.items())]
+
+
+async def main(args: argparse.Namespace) -> int:
+    sets = [s for part in args.sets.split(",") for s in (LOGIC_SETS if part == "logic" else [part])]
+    methods = args.methods.split(",")
+    sem = asyncio.Semaphore(args.concurrency)
+    records: list[dict[str, Any]] = []
+    summary: list[dict[str, Any]] = []
+    started = time.strftime("%Y%m%d-%H%M%S")
+    out_path = REPO / "results" / f"tools-{started}.json"
+    out_path.parent.mkdir(exist_ok=True)
+
+    async def guarded(method: str, item: dict[str, Any]) -> dict[str, Any]:
+        async with sem:
+            rec = await run_one(method, item, args)
+            rec["set"] = item_set[item["id"]]
+            print(f"{rec['set']:>16} {method:>13} {rec['id']:>24} "
+                  f"{'OK ' if rec['correct'] else 'bad'} {str(rec.get('answer'))[:30]!r} "
+                  f"{rec['wall_s']}s", file=sys.stderr, flush=True)
+            return rec
+
+    item_set: dict[str, str] = {}
+    per_set = []
+    for name in sets:
+        items = load(name, args.limit)
+        for it in items:
+            item_set[it["id"]] = name
+        per_set.append(items)
+    # Round-robin over sets, then methods per item, so a cut-short run is still balanced.
+    jobs = [(method, items[i]) for i in range(max(map(len, per_set), default=0))
+            for items in per_set if i < len(items) for method in methods]
+    t0 = time.perf_counter()
+
+    async def job(method: str, item: dict[str, Any]) -> None:
+        records.append(await guarded(method, item))
+        summary[:] = summarize(records, time.perf_counter() - t0)
+        out_path.write_text(json.dumps({"args": vars(args), "started": started,
+                                        "summary": summary, "records": records}, indent=1))
+
+    # Every (set, method, item) at once under one concurrency limit: if a run is cut
+    # short, each method has results on the same kind of items so far.
+    await asyncio.gather(*(job(m, it) for m, it in jobs))
+    print("\n| set | method | n | accuracy | calls | prompt tok | completion tok | item wall s |")
+    print("|---|---|---|---|---|---|---|---|")
+    for s in summary:
+        print(f"| {s['set']} | {s['method']} | {s['n']} | {s['accuracy']:.1%} | {s['calls']} | "
+              f"{s['prompt_tokens']} | {s['completion_tokens']} | {s['mean_item_wall_s']} |")
+    print(f"\nwrote {out_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--base-url", default=os.environ.get("LOTTERY_BASE_URL"))
+    parser.add_argument("--model", default=os.environ.get("LOTTERY_MODEL",
+                                                          "qwen2.5-coder-0.5b-instruct"))
+    parser.add_argument("--sets", default="gsm8k,svamp,logic")
+    parser.add_argument("--methods", default="direct,cot,program,program_vote")
+    parser.add_argument("--limit", type=int, default=50)
+    parser.add_argument("--samples", type=int, default=5)
+    parser.add_argument("--concurrency", type=int, default=10)
+    sys.exit(asyncio.run(main(parser.parse_args())))

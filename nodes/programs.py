@@ -1,0 +1,137 @@
+"""Program tools in the tool node: the model writes programs, the sandbox checks them.
+
+A 0.5B model cannot reliably put a program inside a JSON planner decision, so
+for ``python`` and ``logic`` the tool node asks for the program in a call of
+its own (a few-shot prompt), samples several programs in that one request,
+runs each in the sandbox, and votes on the EXECUTED answers: a program that
+crashes or breaks a limit has no vote. When no program runs, the first error
+goes back to the model once to fix its program.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.runnables.config import ensure_config
+
+from lottery.graphs.context import Context
+from lottery.nodes import prompts
+from lottery.nodes.llm import Reply, complete
+from lottery.tools.registry import ToolRegistry, ToolResult
+
+_FENCE = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)(?:```|\Z)", re.S | re.I)
+_NUMBER = re.compile(r"^[-+]?\$?\s*[-+]?\d[\d,]*(?:\.\d+)?\s*%?$")
+ARG_NAME = {"python": "code", "logic": "program"}
+"""The argument that carries the program, per program tool."""
+
+
+@dataclass(slots=True)
+class ProgramOutcome:
+    """What the program tool produced for one problem."""
+
+    answer: str | None
+    """The voted executed answer, ``None`` when no program ran."""
+    program: str | None
+    """A program that produced the answer (or the last one tried)."""
+    votes: int = 0
+    runs: list[ToolResult] = field(default_factory=list)
+    reply: Reply = field(default_factory=Reply)
+
+
+def program_messages(tool: str, question: str, related: list[dict[str, str]]) -> list[BaseMessage]:
+    """The few-shot prompt that asks for a program for ``tool``."""
+    system, examples = ((prompts.LOGIC_SYSTEM, prompts.LOGIC_EXAMPLES) if tool == "logic"
+                        else (prompts.PAL_SYSTEM, prompts.PAL_EXAMPLES))
+    messages: list[BaseMessage] = [SystemMessage(system)]
+    for q, a in examples:
+        messages += [HumanMessage(prompts.PROGRAM_USER.format(related="", question=q)),
+                     AIMessage(a)]
+    known = "".join(f"Known: {r['question']} -> {r['answer']}\n" for r in related)
+    messages.append(HumanMessage(prompts.PROGRAM_USER.format(related=known, question=question)))
+    return messages
+
+
+def extract_code(text: str) -> str | None:
+    """The program in a reply: its (last complete) fenced block, else the reply if it parses."""
+    blocks = [b.strip() for b in _FENCE.findall(text or "") if b.strip()]
+    if blocks:
+        return max(blocks, key=len)
+    body = (text or "").strip()
+    if not body:
+        return None
+    try:
+        compile(body, "program.py", "exec")
+    except (SyntaxError, ValueError):
+        return None
+    return body
+
+
+def normalize(answer: str) -> str:
+    """A vote key: numbers compare by value (``42.0`` = ``42`` = ``$42``), text by words."""
+    text = answer.strip().strip(".")
+    if _NUMBER.match(text):
+        try:
+            value = float(re.sub(r"[$,%\s]", "", text))
+        except ValueError:
+            return text.lower()
+        return repr(round(value, 4)).removesuffix(".0")
+    return " ".join(text.lower().split())
+
+
+async def sample(ctx: Context, messages: list[BaseMessage], n: int, reply: Reply) -> list[str]:
+    """``n`` completions of ``messages`` in ONE request (shared prefill), counted as one call."""
+    kwargs: dict[str, Any] = {"max_tokens": ctx.max_completion_tokens}
+    if n > 1:
+        kwargs.update(n=n, temperature=ctx.program_temperature)
+    config = ensure_config()  # the node's callbacks (tracing) follow the call
+    result = await ctx.llm.agenerate([messages], callbacks=config.get("callbacks"),
+                                     tags=config.get("tags"), metadata=config.get("metadata"),
+                                     **kwargs)
+    generations = result.generations[0]
+    reply.add(generations[0].message)  # type: ignore[attr-defined]
+    return [g.text for g in generations]
+
+
+async def run_programs(
+    ctx: Context, tool: str, question: str, related: list[dict[str, str]], *, allowance: int,
+) -> ProgramOutcome:
+    """Sample programs for ``tool``, run them, vote; fix once on failure if allowed."""
+    registry: ToolRegistry = ctx.registry
+    messages = program_messages(tool, question, related)
+    outcome = ProgramOutcome(answer=None, program=None)
+    texts = await sample(ctx, messages, ctx.program_samples, outcome.reply)
+    programs = [c for c in (extract_code(t) for t in texts) if c]
+    outcome.runs = list(await asyncio.gather(
+        *(registry.arun(tool, {ARG_NAME[tool]: code}) for code in programs)))
+    _vote(outcome)
+    if outcome.answer is None and allowance >= 2:
+        failed = next((r for r in outcome.runs if not r.ok), None)
+        error = failed.error if failed else "the reply had no ```python code block"
+        bad = failed.args[ARG_NAME[tool]] if failed else (texts[0] if texts else "")
+        fix = [*messages, AIMessage(f"```python\n{bad}\n```"),
+               HumanMessage(prompts.PROGRAM_FIX.format(error=error))]
+        await complete(ctx, fix, reply=outcome.reply)
+        outcome.reply.usage["repairs"] = outcome.reply.usage.get("repairs", 0) + 1
+        code = extract_code(outcome.reply.text)
+        if code:
+            outcome.runs.append(await registry.arun(tool, {ARG_NAME[tool]: code}))
+            _vote(outcome)
+    if outcome.program is None and outcome.runs:
+        outcome.program = outcome.runs[-1].args.get(ARG_NAME[tool])
+    return outcome
+
+
+def _vote(outcome: ProgramOutcome) -> None:
+    ok = [r for r in outcome.runs if r.ok and r.output.strip()]
+    if not ok:
+        return
+    counts = Counter(normalize(r.output) for r in ok)
+    best = max(counts.values())
+    winner = next(r for r in ok if counts[normalize(r.output)] == best)  # ties: first sampled
+    outcome.answer, outcome.votes = winner.output.strip(), best
+    outcome.program = winner.args.get("code") or winner.args.get("program")

@@ -1,0 +1,101 @@
+"""The sandbox contains hostile programs: each case ends in a clear SandboxError, and the
+next program still runs. Real child processes, no model, no network."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from lottery.errors import SandboxError, ToolError
+from lottery.tools.sandbox import SandboxLimits, run_python
+
+FAST = SandboxLimits(cpu_s=1, wall_s=4.0, memory_mb=300)
+
+HOSTILE = {
+    "infinite loop": ("while True:\n    pass", "limit"),
+    "sleeping forever": ("import collections\ncollections._sys.modules['time'].sleep(60)",
+                         "limit"),
+    "fork bomb": ("import collections\nos = collections._sys.modules['os']\n"
+                  "while True:\n    os.fork()", "os.fork"),
+    "fork via import": ("import os\nwhile True:\n    os.fork()", "import of 'os'"),
+    "10 GB allocation": ("x = bytearray(10 * 1024**3)\nprint(len(x))", "memory"),
+    "growing list": ("x = []\nwhile True:\n    x.append(' ' * 10**8)", "memory"),
+    "os.system": ("import collections\ncollections._sys.modules['os'].system('id')",
+                  "os.system"),
+    "subprocess": ("import subprocess\nsubprocess.run(['id'])", "import of 'subprocess'"),
+    "socket": ("import socket\nsocket.create_connection(('1.1.1.1', 80))", "import of 'socket'"),
+    "socket via loaded module": (
+        "import collections\nimportlib = collections._sys.modules['importlib']\n"
+        "s = importlib.import_module('socket')\ns.socket().connect(('1.1.1.1', 80))", "import of 'socket'"),
+    "reading /etc/passwd": ("print(open('/etc/passwd').read())", "/etc/passwd"),
+    "reading the home dir": (f"print(open({str(Path.home() / '.bashrc')!r}).read())", "reading"),
+    "listing the home dir": ("import collections\n"
+                             f"print(collections._sys.modules['os'].listdir({str(Path.home())!r}))",
+                             "listing"),
+    "writing outside the temp dir": ("open('/tmp/lottery-escape.txt', 'w').write('x')\nprint(1)",
+                                     "writing"),
+    "printing 100 MB": ("print('x' * (100 * 1024 * 1024))", "printed"),
+    "printing in a loop": ("while True:\n    print('x' * 1000)", "printed"),
+    "raw writes to stdout": ("import collections\nos = collections._sys.modules['os']\n"
+                             "while True:\n    os.write(1, b'x' * 100000)", "limit"),
+    "disallowed import": ("import shutil\nprint(1)", "import of 'shutil'"),
+    "starting a thread": ("import collections\nt = collections._sys.modules['_thread']\n"
+                          "t.start_new_thread(print, ('x',))\nprint('started')", ""),
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+async def test_hostile_program_is_contained_and_the_next_one_runs(name):
+    code, expected = HOSTILE[name]
+    with pytest.raises(ToolError) as info:
+        await run_python(code, FAST)
+    if name != "starting a thread":  # refused by the kernel (RLIMIT_NPROC): a plain error
+        assert isinstance(info.value, SandboxError), str(info.value)
+    assert expected in str(info.value)
+    assert "\n" not in str(info.value)
+    assert (await run_python("print(6 * 7)", FAST)).answer == "42"
+
+
+def test_nothing_escaped_to_the_file_system():
+    assert not os.path.exists("/tmp/lottery-escape.txt")
+
+
+async def test_the_working_directory_is_private_and_removed():
+    code = ("import collections\nos = collections._sys.modules['os']\n"
+            "open('note.txt', 'w').write('hi')\nprint(os.getcwd())")
+    result = await run_python(code, FAST)
+    assert "lottery-sandbox-" in result.answer
+    assert not os.path.exists(result.answer)
+
+
+@pytest.mark.parametrize("code,answer", [
+    ("print(6 * 7)", "42"),
+    ("def my_solution():\n    return 84 / 2\n", "42"),
+    ("def helper(x):\n    return x * 2\n\ndef compute():\n    return helper(21)\n", "42"),
+    ("total = 40\nanswer = total + 2\n", "42"),
+    ("print('step')\nprint(42)", "42"),
+    ("def f():\n    return 0.1 + 0.2\n", "0.3"),
+    ("from fractions import Fraction\nprint(Fraction(1, 3) * 3)", "1"),
+])
+async def test_the_answer_is_what_the_program_prints_or_returns(code, answer):
+    assert (await run_python(code, FAST)).answer == answer
+
+
+@pytest.mark.parametrize("code,message", [
+    ("print(1 / 0)", "ZeroDivisionError: division by zero (line 1)"),
+    ("def f(:\n", "SyntaxError"),
+    ("x = 1\n", "printed nothing and returned nothing"),
+    ("", "empty"),
+])
+async def test_a_failing_program_is_a_tool_error_with_the_reason(code, message):
+    with pytest.raises(ToolError, match=message.split("(")[0]) as info:
+        await run_python(code, FAST)
+    assert not isinstance(info.value, SandboxError)
+
+
+async def test_z3_runs_inside_the_sandbox():
+    code = ("from z3 import *\nx = Int('x')\ns = Solver()\ns.add(3 * x + 1 == 22)\n"
+            "s.check()\nprint(s.model()[x])")
+    assert (await run_python(code, SandboxLimits(cpu_s=5, wall_s=15))).answer == "7"

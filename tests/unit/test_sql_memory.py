@@ -1,0 +1,110 @@
+"""The SQL memory on a local SQLite file: default durable path, bad URLs, faults, the runs CLI."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sqlite3
+
+import pytest
+from typer.testing import CliRunner
+
+from lottery import asolve
+from lottery.cli import app
+from lottery.errors import DatabaseUnavailableError, DatabaseURLError
+from lottery.stores.sql import RunStore, database_url, open_memory, parse_url
+from tests.unit.scripted import decision, scripted
+
+Q = "How many people live in France and Germany together?"
+PLANS = {Q: decision("divide", subproblems=[{"question": "What is the population of France?"},
+                                            {"question": "What is the population of Germany?"}])}
+
+
+def default_runs() -> RunStore:
+    runs = RunStore(database_url())
+    runs.migrate()
+    return runs
+
+
+async def test_default_runs_are_durable_and_recorded_under_lottery_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("LOTTERY_HOME", str(tmp_path))
+    result = await asolve(Q, chat_model=scripted(plans=PLANS))
+    assert (tmp_path / "lottery.db").exists()
+    runs = default_runs()
+    try:
+        row = runs.get_run(result.run_id)
+        assert row["status"] == "done" and row["answer"] == "42" and row["calls"] == 6
+        assert set(runs.problems(result.run_id)) == {"0", "0.1", "0.2"}
+    finally:
+        runs.close()
+    with sqlite3.connect(tmp_path / "lottery.db") as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+async def test_durable_false_leaves_no_database(tmp_path, monkeypatch):
+    monkeypatch.setenv("LOTTERY_HOME", str(tmp_path))
+    result = await asolve(Q, chat_model=scripted(plans=PLANS), durable=False)
+    assert result.answer == "42" and not (tmp_path / "lottery.db").exists()
+
+
+@pytest.mark.parametrize("url", ["mysql://u@h/db", "not a url", "sqlite://", "sqlite:///:memory:"])
+def test_unusable_database_urls_are_refused_in_one_line(url):
+    with pytest.raises(DatabaseURLError) as err:
+        parse_url(url)
+    assert "\n" not in str(err.value) and "sqlite:///PATH" in str(err.value) + "sqlite:///PATH"
+
+
+def test_postgres_urls_are_driven_by_psycopg_3():
+    assert parse_url("postgresql://u:secret@h:5/db").drivername == "postgresql+psycopg"
+
+
+async def test_an_unreachable_postgres_server_is_a_clear_error_without_the_password():
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(DatabaseUnavailableError) as err:
+        async with open_memory(f"postgresql+psycopg://u:secret@127.0.0.1:{port}/db"):
+            pass
+    assert "secret" not in str(err.value) and "LOTTERY_DATABASE_URL" in str(err.value)
+
+
+async def test_a_read_only_database_is_a_clear_error_and_its_runs_are_kept(tmp_path):
+    path = tmp_path / "lottery.db"
+    first = await asolve(Q, chat_model=scripted(plans=PLANS), database_url=f"sqlite:///{path}")
+    with pytest.raises(DatabaseUnavailableError, match="read-only"):
+        await asolve("What is 2 + 2?", chat_model=scripted(),
+                     database_url=f"sqlite:///{path}?mode=ro")
+    runs = RunStore(f"sqlite:///{path}")
+    try:
+        assert [r["run_id"] for r in runs.list_runs()] == [first.run_id]
+    finally:
+        runs.close()
+
+
+async def test_a_missing_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(DatabaseUnavailableError, match="does not exist"):
+        async with open_memory(f"sqlite:///{tmp_path / 'nope' / 'lottery.db'}"):
+            pass
+
+
+async def test_runs_cli_lists_shows_and_exports_the_stored_tree(tmp_path, monkeypatch):
+    monkeypatch.setenv("LOTTERY_HOME", str(tmp_path))
+    result = await asolve(Q, chat_model=scripted(plans=PLANS))
+    cli = CliRunner()
+    listed = cli.invoke(app, ["runs", "list", "--json"])
+    assert listed.exit_code == 0 and json.loads(listed.stdout)[0]["run_id"] == result.run_id
+    shown = cli.invoke(app, ["runs", "show", result.run_id])
+    assert shown.exit_code == 0
+    assert "What is the population of Germany?" in shown.stdout and "6 model calls" in shown.stdout
+    exported = json.loads(cli.invoke(app, ["runs", "export", result.run_id]).stdout)
+    assert set(exported["tree"]) == {"0", "0.1", "0.2"} and exported["status"] == "done"
+    as_json = json.loads(cli.invoke(app, ["runs", "show", result.run_id, "--json"]).stdout)
+    assert as_json["tree"]["0"]["children"] == ["0.1", "0.2"]
+
+
+def test_runs_cli_says_so_when_a_run_does_not_exist(tmp_path, monkeypatch):
+    monkeypatch.setenv("LOTTERY_HOME", str(tmp_path))
+    out = CliRunner().invoke(app, ["runs", "show", "nope"])
+    assert out.exit_code == 1 and "no run 'nope'" in out.stderr
+    out = CliRunner().invoke(app, ["resume", "nope"])
+    assert out.exit_code == 1 and "no run 'nope'" in out.stderr
