@@ -68,6 +68,10 @@ class Context:
     knowledge_base: str = field(
         default="default", metadata={"description": "Name of the knowledge base to retrieve from."}
     )
+    knowledge_description: str = field(
+        default="", metadata={"description": "What the knowledge base holds, told to the planner "
+                              "so it knows when retrieving helps."},
+    )
     top_k: int = field(default=4, metadata={"description": "Documents per retrieval."})
     search_mode: str = field(
         default="hybrid", metadata={"description": "Retrieval ranking: bm25, vector or hybrid."}
@@ -80,6 +84,11 @@ class Context:
     reuse_ttl_s: float = field(
         default=0.0,
         metadata={"description": "Seconds a remembered answer may be reused; 0 means forever."},
+    )
+    context_budget: int = field(
+        default=1500,
+        metadata={"description": "Tokens of a question's context shown as they are; a longer "
+                  "context is split and only its pieces relevant to the question are kept."},
     )
     structured_output: bool = field(
         default=True,
@@ -111,10 +120,11 @@ class Context:
     """OpenTelemetry tracer provider; the global one (no-op unless the app set one) if None."""
     meter_provider: SkipJsonSchema[Any] = field(default=None, repr=False, compare=False)
     """OpenTelemetry meter provider; the global one if None."""
+    embeddings: SkipJsonSchema[Any] = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for f in fields(self):
-            if f.name in _INJECTED or f.default is MISSING:
+            if f.name in INJECTED_FIELDS or f.default is MISSING:
                 continue
             env = os.environ.get(f"LOTTERY_{f.name.upper()}")
             if env is None or getattr(self, f.name) != f.default:
@@ -123,7 +133,7 @@ class Context:
         if self.reuse_ttl_s < 0:
             raise ConfigurationError(f"reuse_ttl_s must be 0 or more, got {self.reuse_ttl_s}")
         for name in ("max_depth", "max_calls", "max_tokens", "max_fanout", "top_k",
-                     "program_samples"):
+                     "program_samples", "context_budget"):
             if getattr(self, name) < (0 if name == "max_depth" else 1):
                 raise ConfigurationError(f"{name} must be positive, got {getattr(self, name)}")
         if self.search_mode not in ("bm25", "vector", "hybrid"):
@@ -180,9 +190,18 @@ class Context:
         """The knowledge base D to retrieve from."""
         if self.knowledge is not None:
             return self.knowledge
-        from lottery.stores.knowledge import InMemoryKnowledgeBase
+        from lottery.stores.knowledge import open_knowledge_base
 
-        return InMemoryKnowledgeBase(self.knowledge_base)
+        return open_knowledge_base(self.knowledge_base, embeddings=self.embedder)
+
+    @cached_property
+    def embedder(self) -> Any:
+        """Text embeddings: the injected ones, else the configured ones (loaded on first use)."""
+        if self.embeddings is not None:
+            return self.embeddings
+        from lottery.stores.embeddings import embeddings_from_env
+
+        return embeddings_from_env()
 
     def kb_for(self, name: str | None) -> KnowledgeBase:
         """The knowledge base called ``name`` (a run's input may name another than ``kb``).
@@ -217,7 +236,10 @@ class Context:
         return Telemetry.for_context(self)
 
 
-_INJECTED = {"chat_model", "knowledge", "tools", "tracer_provider", "meter_provider"}
+INJECTED_FIELDS = frozenset(
+    {"chat_model", "knowledge", "tools", "embeddings", "tracer_provider", "meter_provider"}
+)
+"""Fields that hold objects given by Python callers: never read from the environment or stored."""
 
 
 def _coerce(name: str, raw: str, default: Any) -> Any:

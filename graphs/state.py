@@ -112,6 +112,10 @@ class QuestionInput(TypedDict):
 
     question: str
     """The question to answer."""
+    context: NotRequired[str]
+    """Material the question is about (a document, a transcript). Longer than the
+    ``context_budget``, it is split and only the pieces relevant to the question reach
+    the model (``nodes/preprocess.py``)."""
 
 
 @with_config(ConfigDict(use_attribute_docstrings=True))

@@ -263,7 +263,7 @@ class Telemetry:
         attrs = dict(base)
         if params.get("max_tokens"):
             attrs["gen_ai.request.max_tokens"] = params["max_tokens"]
-        attrs["gen_ai.output.type"] = "json" if "response_format" in params else "text"
+        attrs["gen_ai.output.type"] = "json" if "response_format" in params.get("extra_body", {}) else "text"
         with self.tracer.start_as_current_span(
             f"chat {self.model}", kind=SpanKind.CLIENT, attributes=attrs,
             record_exception=True, set_status_on_exception=True,

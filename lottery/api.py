@@ -23,7 +23,7 @@ from lottery.errors import (
     RunNotFoundError,
 )
 from lottery.graphs import algorithm1, cot, direct
-from lottery.graphs.context import Context
+from lottery.graphs.context import INJECTED_FIELDS, Context
 from lottery.graphs.retry import MODEL_RETRY
 from lottery.graphs.state import Problem
 from lottery.nodes.llm import is_transient
@@ -117,10 +117,11 @@ async def asolve(
     store: BaseStore | None = None,
     checkpointer: BaseCheckpointSaver | None = None,
     thread_id: str | None = None,
-    on_event: Callable[[dict[str, Any]], Any] | None = None,
     memory: SqlMemory | None = None,
     durable: bool = True,
     database_url: str | None = None,
+    document: str | None = None,
+    on_event: Callable[[dict[str, Any]], Any] | None = None,
     **settings: Any,
 ) -> SolveResult:
     """Answer ``question`` with a small model driven by Algorithm 1 (or a baseline).
@@ -142,11 +143,12 @@ async def asolve(
         checkpointer: makes the run durable and resumable under ``thread_id``.
         thread_id: id of the run (and of its checkpoint thread). An unfinished run
             with this id is resumed where it stopped; a finished one is returned as is.
-        on_event: called with each problem's decision and answer as it happens
-            (:mod:`lottery.nodes.events`); :func:`astream_events` yields them instead.
         memory: an open :class:`~lottery.stores.sql.SqlMemory` to use.
         durable: ``False`` runs in memory only (no database, nothing recorded).
         database_url: the database to open instead of the default one.
+        document: material the question is about; over ``context_budget`` tokens only its
+            pieces relevant to the question reach the model (algorithm1 only).
+            (:mod:`lottery.nodes.events`); :func:`astream_events` yields them instead.
 
     With neither ``base_url`` (``LOTTERY_BASE_URL``) nor ``chat_model``, a local vLLM
     server for ``model`` is reused or started first (``autostart``; see ``lottery.serve``).
@@ -168,10 +170,10 @@ async def asolve(
     if memory is None and durable and store is None and checkpointer is None:
         async with open_memory(database_url) as opened:
             return await _durable_run(opened, question, strategy, ctx, thread_id,
-                                      on_event=on_event)
+                                      document=document, on_event=on_event)
     if memory is not None:
-        return await _durable_run(memory, question, strategy, ctx, thread_id,
-                                  store=store, checkpointer=checkpointer, on_event=on_event)
+        return await _durable_run(memory, question, strategy, ctx, thread_id, document=document,
+                                  on_event=on_event, store=store, checkpointer=checkpointer)
     graph = build_graph(strategy).compile(checkpointer=checkpointer, store=store or InMemoryStore())
     config: dict[str, Any] = {"recursion_limit": algorithm1.RECURSION_LIMIT}
     if thread_id or checkpointer is not None:
@@ -180,55 +182,14 @@ async def asolve(
     try:
         with _model_errors(ctx, thread_id if checkpointer is not None else None):
             ctx.llm  # noqa: B018 - fail fast on a missing server setting
-            run_input: dict[str, Any] | None = {"question": question}
+            run_input: dict[str, Any] | None = _inputs(question, document)
             if checkpointer is not None:
-                run_input = await _input_or_resume(graph, config, question)
+                run_input = await _input_or_resume(graph, config, run_input)
             state = await _drive(graph, run_input, config, ctx, on_event)
     finally:
         await ctx.aclose()
     return _result(state, strategy, ctx, time.perf_counter() - start,
                    thread_id=(config.get("configurable") or {}).get("thread_id"))
-
-
-async def astream_events(question: str, **kwargs: Any) -> AsyncIterator[dict[str, Any]]:
-    """Like :func:`asolve` (same arguments, same errors), yielding progress as it happens.
-
-    Yields ``{"event": "decision", ...}`` and ``{"event": "answer", ...}`` dicts
-    (see :mod:`lottery.nodes.events`) while the run works, then one
-    ``{"event": "result", "result": SolveResult}``. Leaving the loop early cancels the run
-    (deterministically when iterated inside ``contextlib.aclosing``).
-
-    Example:
-        >>> async for event in astream_events("What is 17 * 23 + 4?", base_url=url):
-        ...     print(event["event"], event.get("problem"), event.get("decision") or "")
-    """
-    queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
-    run = asyncio.create_task(asolve(question, on_event=queue.put_nowait, **kwargs))
-    run.add_done_callback(lambda _: queue.put_nowait(None))
-    try:
-        while (event := await queue.get()) is not None:
-            yield event
-        yield {"event": "result", "result": run.result()}
-    finally:
-        if not run.done():
-            run.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await run
-
-
-async def _drive(graph: Any, run_input: dict[str, Any] | None, config: dict[str, Any], ctx: Context,
-                 on_event: Callable[[dict[str, Any]], Any] | None) -> dict[str, Any]:
-    """Run the graph to its final state, handing each progress event to ``on_event``."""
-    if on_event is None:
-        return await graph.ainvoke(run_input, config=config, context=ctx)
-    state: dict[str, Any] = {}
-    async for mode, chunk in graph.astream(run_input, config=config, context=ctx,
-                                           stream_mode=["custom", "values"]):
-        if mode == "values":
-            state = chunk
-        else:
-            on_event(chunk)
-    return state
 
 
 async def aresume(run_id: str, *, memory: SqlMemory | None = None,
@@ -257,9 +218,10 @@ def resume(run_id: str, **kwargs: Any) -> SolveResult:
 
 
 async def _durable_run(memory: SqlMemory, question: str, strategy: str, ctx: Context,
-                       thread_id: str | None, *, store: BaseStore | None = None,
-                       checkpointer: BaseCheckpointSaver | None = None,
-                       on_event: Callable[[dict[str, Any]], Any] | None = None) -> SolveResult:
+                       thread_id: str | None, *, document: str | None = None,
+                       on_event: Callable[[dict[str, Any]], Any] | None = None,
+                       store: BaseStore | None = None,
+                       checkpointer: BaseCheckpointSaver | None = None) -> SolveResult:
     """Run (or resume) with checkpoints, memory M and the run record in ``memory``."""
     runs, run_id = memory.runs, thread_id or _new_id()
     graph = build_graph(strategy).compile(checkpointer=checkpointer or memory.checkpointer,
@@ -290,12 +252,12 @@ async def _durable_run(memory: SqlMemory, question: str, strategy: str, ctx: Con
                 ctx.llm  # noqa: B018 - fail fast on a missing server setting
                 state = {}
                 async for mode, chunk in graph.astream(
-                    None if values else {"question": question}, config=config, context=ctx,
-                    stream_mode=["updates", "values", *(["custom"] if on_event else [])],
-                    durability="sync",
+                    None if values else _inputs(question, document), config=config, context=ctx,
+                    stream_mode=["updates", "values", "custom"], durability="sync",
                 ):
                     if mode == "custom":
-                        on_event(chunk)  # type: ignore[misc]
+                        if on_event is not None:
+                            on_event(chunk)
                     elif mode == "updates":
                         recorder.updates(chunk)
                     else:
@@ -390,12 +352,58 @@ def _run_or_none(runs: RunStore, run_id: str) -> dict[str, Any] | None:
 
 
 _CONTEXT_FIELDS = {f.name for f in fields(Context)}
-_NOT_RECORDED = {"api_key", "chat_model", "knowledge", "tools", "tracer_provider", "meter_provider"}
+_NOT_RECORDED = INJECTED_FIELDS | {"api_key"}
 
 
 def _settings_of(ctx: Context) -> dict[str, Any]:
     """The run's settings as recorded (secrets and injected objects left out)."""
     return {f.name: getattr(ctx, f.name) for f in fields(Context) if f.name not in _NOT_RECORDED}
+
+
+def _inputs(question: str, document: str | None) -> dict[str, Any]:
+    """The graph input: the question, and the material it is about when there is some."""
+    return {"question": question, "context": document} if document else {"question": question}
+
+
+async def astream_events(question: str, **kwargs: Any) -> AsyncIterator[dict[str, Any]]:
+    """Like :func:`asolve` (same arguments, same errors), yielding progress as it happens.
+
+    Yields ``{"event": "decision", ...}`` and ``{"event": "answer", ...}`` dicts
+    (see :mod:`lottery.nodes.events`) while the run works, then one
+    ``{"event": "result", "result": SolveResult}``. Leaving the loop early cancels the run
+    (deterministically when iterated inside ``contextlib.aclosing``).
+
+    Example:
+        >>> async for event in astream_events("What is 17 * 23 + 4?", base_url=url):
+        ...     print(event["event"], event.get("problem"), event.get("decision") or "")
+    """
+    queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+    run = asyncio.create_task(asolve(question, on_event=queue.put_nowait, **kwargs))
+    run.add_done_callback(lambda _: queue.put_nowait(None))
+    try:
+        while (event := await queue.get()) is not None:
+            yield event
+        yield {"event": "result", "result": run.result()}
+    finally:
+        if not run.done():
+            run.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await run
+
+
+async def _drive(graph: Any, run_input: dict[str, Any] | None, config: dict[str, Any], ctx: Context,
+                 on_event: Callable[[dict[str, Any]], Any] | None) -> dict[str, Any]:
+    """Run the graph to its final state, handing each progress event to ``on_event``."""
+    if on_event is None:
+        return await graph.ainvoke(run_input, config=config, context=ctx)
+    state: dict[str, Any] = {}
+    async for mode, chunk in graph.astream(run_input, config=config, context=ctx,
+                                           stream_mode=["custom", "values"]):
+        if mode == "values":
+            state = chunk
+        else:
+            on_event(chunk)
+    return state
 
 
 def solve(question: str, **kwargs: Any) -> SolveResult:
@@ -404,7 +412,7 @@ def solve(question: str, **kwargs: Any) -> SolveResult:
 
 
 async def _input_or_resume(
-    graph: Any, config: dict[str, Any], question: str
+    graph: Any, config: dict[str, Any], inputs: dict[str, Any]
 ) -> dict[str, Any] | None:
     """``None`` (resume) when the thread holds an unfinished run of ``question``, else the input.
 
@@ -412,6 +420,7 @@ async def _input_or_resume(
     last checkpoint: steps that finished are not run again, so no sub-problem is answered
     twice.
     """
+    question = inputs["question"]
     snapshot = await graph.aget_state(config)
     if not snapshot.next:
         if snapshot.values and snapshot.values.get("question") not in (None, question):
@@ -419,7 +428,7 @@ async def _input_or_resume(
                 f"thread {config['configurable']['thread_id']!r} already answered another "
                 "question: use a new thread_id"
             )
-        return {"question": question}
+        return inputs
     if snapshot.values.get("question") != question:
         raise InputError(
             f"thread {config['configurable']['thread_id']!r} holds an unfinished run of another "

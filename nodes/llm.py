@@ -43,7 +43,9 @@ class Reply:
         self.usage["completion_tokens"] = (
             self.usage.get("completion_tokens", 0) + meta.get("output_tokens", 0)
         )
-        self.text = message.text if hasattr(message, "text") else str(message.content)
+        text = message.text if hasattr(message, "text") else str(message.content)
+        # Model text is untrusted: lone surrogates (from JSON escapes) cannot be stored or sent.
+        self.text = text.encode("utf-8", "replace").decode("utf-8")
 
 
 def is_transient(exc: BaseException) -> bool:

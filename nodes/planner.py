@@ -103,7 +103,8 @@ def _examples(ctx: Context, allow_divide: bool) -> str:
 
 
 def _resources(ctx: Context, has_tools: bool, knowledge_base: str | None = None) -> str:
-    lines = [f"Knowledge base: {knowledge_base or ctx.knowledge_base!r}."]
+    about = f" ({ctx.knowledge_description})" if ctx.knowledge_description else ""
+    lines = [f"Knowledge base: {knowledge_base or ctx.knowledge_base!r}{about}."]
     if has_tools:
         lines.append("Tools:\n" + ctx.registry.describe())
     return "\n".join(lines) + "\n"

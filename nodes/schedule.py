@@ -24,6 +24,7 @@ from lottery.graphs.context import Context
 from lottery.graphs.state import Evidence, Problem, State, Task, new_problem
 from lottery.nodes.events import emit_answer, emit_decision
 from lottery.nodes.memory import memorize_answer, recall_answer
+from lottery.nodes.preprocess import attach_context
 
 ROOT = "0"
 _REF = re.compile(r"#(\d+)")
@@ -94,6 +95,8 @@ async def schedule(state: State, runtime: Runtime[Context], config: RunnableConf
     if ROOT not in problems:  # first step: the root problem is the question
         question = validate_question(state.get("question"), ctx.max_input_chars)
         problems = {ROOT: new_problem(ROOT, question)}
+        if state.get("context"):  # retrieval from the prompt: keep the relevant pieces
+            problems = {ROOT: await attach_context(problems[ROOT], state["context"], ctx)}
         updates[ROOT] = dict(problems[ROOT])
         out.update(run_id=run_id_of(config), answer=None, best_effort=False, stop_reason=None)
     base, reused = problems, True

@@ -1,13 +1,22 @@
 """Knowledge base D: the interface every backend implements, and a small in-memory one.
 
-A knowledge base is one named collection of documents. Backends: the
-in-memory keyword index below (tests, tiny corpora); the embedded default and
-Weaviate plug in behind the same interface.
+A knowledge base is one named collection of documents, optionally split into
+tenants (separate partitions with the same schema, as Weaviate's
+multi-tenancy). Backends: the in-memory keyword index below (tests, tiny
+corpora), the embedded default (:mod:`lottery.stores.embedded`, SQLite FTS5 +
+vectors, no server) and Weaviate (:mod:`lottery.stores.weaviate`).
+:func:`open_knowledge_base` picks one from the settings.
+
+Hybrid ranking follows Weaviate's ``relativeScoreFusion``: each ranking's
+scores are min-max normalised to [0, 1], weighted by ``alpha`` (vector) and
+``1 - alpha`` (keyword), and summed per document.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import re
 from abc import ABC, abstractmethod
 from collections import Counter
@@ -15,7 +24,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from lottery.errors import InputError
+
 SearchMode = Literal["bm25", "vector", "hybrid"]
+SEARCH_MODES: tuple[str, ...] = ("bm25", "vector", "hybrid")
+DEFAULT_TENANT = "default"
+MAX_DOCUMENT_CHARS = 64_000
+"""Longest document one upsert accepts; longer texts must be chunked first (``lottery kb add`` does)."""
+CANDIDATES = 100
+"""How many hits each ranking contributes to a hybrid fusion (Weaviate's default limit)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +70,8 @@ class KnowledgeBase(ABC):
     """One collection of documents, searchable by keyword, vector or both."""
 
     name: str
+    tenant: str = DEFAULT_TENANT
+    backend: str = "abstract"
 
     @abstractmethod
     async def aupsert(self, documents: Sequence[Document]) -> UpsertReport:
@@ -83,8 +102,140 @@ class KnowledgeBase(ABC):
         metadata equals every given value.
         """
 
+    @abstractmethod
+    async def adrop(self) -> None:
+        """Delete the whole knowledge base (this tenant's documents, or all of it)."""
+
+    async def aexists(self) -> bool:
+        """Whether the knowledge base exists (a missing one searches as empty)."""
+        return True
+
+    async def astats(self) -> dict[str, Any]:
+        """What the knowledge base holds: backend, name, tenant, document count."""
+        return {"backend": self.backend, "name": self.name, "tenant": self.tenant,
+                "documents": await self.acount()}
+
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release connections; the default has nothing to release."""
+
+    async def __aenter__(self) -> KnowledgeBase:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+def check_batch(documents: Sequence[Document], report: UpsertReport) -> list[Document]:
+    """The documents of a batch that can be stored; every other one is named in ``report``.
+
+    Rejected: empty or non-text ids and texts, NUL bytes (binary data), texts
+    over :data:`MAX_DOCUMENT_CHARS`, metadata that is not JSON, and repeated
+    ids (the first occurrence is kept).
+    """
+    good: dict[str, Document] = {}
+    for doc in documents:
+        doc_id = doc.id if isinstance(doc.id, str) else ""
+        key = doc_id or "<no id>"
+        if not doc_id.strip():
+            report.failed[key] = "empty id"
+        elif not isinstance(doc.text, str) or not doc.text.strip():
+            report.failed[key] = "empty text"
+        elif "\x00" in doc.text:
+            report.failed[key] = "text contains NUL bytes: binary data?"
+        elif len(doc.text) > MAX_DOCUMENT_CHARS:
+            report.failed[key] = (f"text has {len(doc.text)} characters, over the limit of "
+                                  f"{MAX_DOCUMENT_CHARS}: split it into chunks first")
+        elif doc_id in good:
+            report.failed[key] = "duplicate id in this batch: the first one was kept"
+        else:
+            try:
+                json.dumps(dict(doc.metadata))
+            except (TypeError, ValueError) as exc:
+                report.failed[key] = f"metadata is not JSON: {exc}"
+                continue
+            good[doc_id] = doc
+    return list(good.values())
+
+
+def check_search(query: str, k: int, mode: str, alpha: float,
+                 filters: Mapping[str, Any] | None) -> None:
+    """Raise :class:`InputError` for search arguments no backend can use."""
+    if not isinstance(query, str):
+        raise InputError(f"the query must be text, got {type(query).__name__}")
+    if k < 1:
+        raise InputError(f"k must be at least 1, got {k}")
+    if mode not in SEARCH_MODES:
+        raise InputError(f"search mode must be bm25, vector or hybrid, got {mode!r}")
+    if not 0.0 <= alpha <= 1.0:
+        raise InputError(f"alpha must be between 0 (keyword) and 1 (vector), got {alpha}")
+    for key, value in (filters or {}).items():
+        if not isinstance(key, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+            raise InputError(f"filter key {key!r} must be a plain name (letters, digits, _)")
+        if not isinstance(value, str | int | float | bool):
+            raise InputError(f"filter {key!r} must compare to text, a number or a boolean")
+
+
+def relative_score_fusion(keyword: Sequence[Hit], vector: Sequence[Hit], alpha: float,
+                          k: int) -> list[Hit]:
+    """Weaviate's ``relativeScoreFusion`` of two rankings; see the module docstring."""
+    fused: dict[str, float] = {}
+    first: dict[str, Hit] = {}
+    for hits, weight in ((keyword, 1.0 - alpha), (vector, alpha)):
+        if not hits:
+            continue
+        scores = [h.score for h in hits]
+        low, high = min(scores), max(scores)
+        for h in hits:
+            norm = 1.0 if high == low else (h.score - low) / (high - low)
+            fused[h.id] = fused.get(h.id, 0.0) + weight * norm
+            first.setdefault(h.id, h)
+    ranked = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:k]
+    return [Hit(i, first[i].text, s, first[i].metadata) for i, s in ranked]
+
+
+def open_knowledge_base(name: str = "default", *, tenant: str | None = None,
+                        embeddings: Any = None, backend: str | None = None) -> KnowledgeBase:
+    """The knowledge base ``name``: Weaviate when ``WEAVIATE_URL`` is set, else embedded.
+
+    Args:
+        name: Knowledge base name (letters, digits, ``-`` and ``_``).
+        tenant: Partition inside it; ``default`` when not given.
+        embeddings: LangChain embeddings; the configured ones when ``None``
+            (see :func:`lottery.stores.embeddings.embeddings_from_env`).
+        backend: ``embedded``, ``weaviate`` or ``memory`` to override the choice.
+    """
+    check_name(name, "knowledge base")
+    tenant = tenant or DEFAULT_TENANT
+    check_name(tenant, "tenant")
+    chosen = backend or os.environ.get("LOTTERY_KB_BACKEND") or (
+        "weaviate" if os.environ.get("WEAVIATE_URL") else "embedded")
+    if chosen == "memory":
+        kb = InMemoryKnowledgeBase(name)
+        kb.tenant = tenant
+        return kb
+    if chosen not in ("embedded", "weaviate"):
+        from lottery.errors import ConfigurationError
+
+        raise ConfigurationError(f"unknown knowledge-base backend {chosen!r}: "
+                                 "use embedded, weaviate or memory")
+    if embeddings is None:
+        from lottery.stores.embeddings import embeddings_from_env
+
+        embeddings = embeddings_from_env()
+    if chosen == "weaviate":
+        from lottery.stores.weaviate import WeaviateKnowledgeBase
+
+        return WeaviateKnowledgeBase.from_env(name, tenant=tenant, embeddings=embeddings)
+    from lottery.stores.embedded import EmbeddedKnowledgeBase
+
+    return EmbeddedKnowledgeBase.open(name, tenant=tenant, embeddings=embeddings)
+
+
+def check_name(name: str, what: str) -> None:
+    """Raise :class:`InputError` unless ``name`` is usable as a file and collection name."""
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}", name):
+        raise InputError(f"{what} name {name!r} must be 1-64 letters, digits, '-' or '_', "
+                         "starting with a letter or digit")
 
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
@@ -97,6 +248,8 @@ def tokenize(text: str) -> list[str]:
 
 class InMemoryKnowledgeBase(KnowledgeBase):
     """BM25 over a list in memory. Keyword only: vector and hybrid fall back to BM25."""
+
+    backend = "memory"
 
     def __init__(self, name: str = "default", documents: Sequence[Document] = ()) -> None:
         self.name = name
@@ -114,10 +267,7 @@ class InMemoryKnowledgeBase(KnowledgeBase):
 
     async def aupsert(self, documents: Sequence[Document]) -> UpsertReport:
         report = UpsertReport()
-        for doc in documents:
-            if not doc.id or not doc.text.strip():
-                report.failed[doc.id or "<no id>"] = "empty id or text"
-                continue
+        for doc in check_batch(documents, report):
             if self._store(doc):
                 report.updated += 1
             else:
@@ -135,6 +285,10 @@ class InMemoryKnowledgeBase(KnowledgeBase):
     async def acount(self) -> int:
         return len(self._docs)
 
+    async def adrop(self) -> None:
+        self._docs.clear()
+        self._tf.clear()
+
     async def asearch(
         self,
         query: str,
@@ -144,6 +298,7 @@ class InMemoryKnowledgeBase(KnowledgeBase):
         alpha: float = 0.5,
         filters: Mapping[str, Any] | None = None,
     ) -> list[Hit]:
+        check_search(query, k, mode, alpha, filters)
         terms = tokenize(query)
         if not terms or not self._docs:
             return []

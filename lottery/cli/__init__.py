@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from lottery.cli import ask, models, runs, serve, tools
+from lottery.cli import ask, kb, models, runs, serve, tools
 
 app = typer.Typer(
     name="lottery",
@@ -19,6 +19,7 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(models.app, name="models")
 app.command("serve")(serve.serve)
 app.add_typer(tools.app, name="tools")
+app.add_typer(kb.app, name="kb")
 
 
 @app.callback()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -32,6 +33,8 @@ def ask(
         False, "--trace-otel",
         help="Print OpenTelemetry spans to standard error (OTEL_* variables configure export).",
     ),
+    context_file: str | None = typer.Option(
+        None, "--context", help="UTF-8 file the question is about; long ones are retrieved from."),
 ) -> None:
     """Answer QUESTION with a small model driven by Algorithm 1."""
     if question == "-":
@@ -40,13 +43,14 @@ def ask(
             question = raw.decode("utf-8")
         except UnicodeDecodeError:
             raise InputError("standard input is not UTF-8 text") from None
+    document = _read_context(Path(context_file)) if context_file else None
     telemetry = setup_from_env(console=trace_otel)
     try:
         result = solve(question, strategy=strategy, base_url=base_url, model=model,
                        max_depth=max_depth, max_calls=max_calls, max_tokens=max_tokens,
                        knowledge_base=kb, tracer_provider=telemetry.tracer_provider,
                        meter_provider=telemetry.meter_provider,
-                       reuse=None if reuse else False)
+                       reuse=None if reuse else False, document=document)
     finally:
         telemetry.shutdown()
     if as_json:
@@ -62,3 +66,17 @@ def ask(
         Console(stderr=True).print(
             f"[yellow]best-effort answer: the run stopped early ({result.stop_reason})[/]")
     out.print(result.answer or "", markup=False, highlight=False)
+
+
+def _read_context(path: Path) -> str:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read the context file {path}: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"the context file {path} is not UTF-8 text") from None
+    if "\x00" in text:
+        raise InputError(f"the context file {path} contains NUL bytes: is it binary?")
+    return text

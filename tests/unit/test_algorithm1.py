@@ -209,3 +209,9 @@ async def test_baselines_answer_with_one_call_and_the_same_output_shape(strategy
     assert result.answer == "7"
     assert result.usage.calls == 1
     assert result.root["status"] == "done" and result.strategy == strategy
+
+
+async def test_model_text_that_is_not_valid_unicode_is_stored_not_crashed_on():
+    model = scripted(answers=lambda step, user: "Answer: \ud800 caf\udce9")
+    result = await asolve("Say something odd?", chat_model=model)  # durable: stored in SQLite
+    assert result.answer == "? caf?"

@@ -66,7 +66,8 @@ async def test_a_prompt_injection_runs_nothing_the_user_did_not_allow(tmp_path):
         assert result.answer == "I will not run commands."
         call = result.root["tool_call"]
         assert call is None or call["result"]["ok"] is False
-    assert default_registry().names() == ["calculator"], "no shell-like tool unless the user adds one"
+    shell_like = {"shell", "bash", "terminal", "exec", "system", "subprocess"}
+    assert not shell_like & set(default_registry().names()), "no shell tool unless the user adds one"
 
 
 async def test_cancelling_a_run_stops_it_promptly():

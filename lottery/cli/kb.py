@@ -1,0 +1,155 @@
+"""``lottery kb``: fill, search, inspect and drop knowledge bases."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from lottery.cli.common import JSON_OPTION, cli_errors, print_json, stderr
+from lottery.stores.ingest import FileProblem, iter_files, load_file
+from lottery.stores.knowledge import KnowledgeBase, open_knowledge_base
+
+app = typer.Typer(help="Knowledge bases: add files, search, stats, drop.", no_args_is_help=True)
+
+KB_OPTION = typer.Option("default", "--kb", help="Knowledge base name.")
+TENANT_OPTION = typer.Option(None, "--tenant", help="Tenant (partition) inside the knowledge base.")
+
+
+def _open(kb: str, tenant: str | None) -> KnowledgeBase:
+    return open_knowledge_base(kb, tenant=tenant)
+
+
+@app.command("add")
+@cli_errors
+def add(
+    paths: Annotated[list[Path], typer.Argument(help="Files or directories (walked recursively).")],
+    kb: str = KB_OPTION,
+    tenant: str | None = TENANT_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Add text, Markdown, HTML, PDF and JSONL files; re-adding a file replaces its chunks."""
+    summary = asyncio.run(_add(paths, _open(kb, tenant), quiet=as_json))
+    if as_json:
+        print_json(summary)
+    else:
+        out = Console()
+        out.print(f"{kb}: {summary['added']} chunks added, {summary['updated']} updated, "
+                  f"{len(summary['failed'])} failed ({summary['files']} files read)")
+        for where, why in summary["failed"].items():
+            stderr().print(f"[red]failed[/] {where}: {why}", highlight=False, soft_wrap=True)
+    if summary["failed"] and not summary["added"] and not summary["updated"]:
+        raise typer.Exit(1)
+
+
+async def _add(paths: list[Path], kb: KnowledgeBase, *, quiet: bool) -> dict[str, Any]:
+    files = list(iter_files(paths))
+    summary: dict[str, Any] = {"files": 0, "added": 0, "updated": 0, "failed": {}}
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=Console(stderr=True), disable=quiet,
+                        transient=True)
+    async with kb:
+        with progress:
+            task = progress.add_task("adding", total=len(files))
+            for path, problem in files:
+                progress.update(task, description=path.name[:40])
+                try:
+                    if problem:
+                        raise FileProblem(problem)
+                    loaded = await asyncio.to_thread(load_file, path)
+                except FileProblem as exc:
+                    summary["failed"][str(path)] = str(exc)
+                    progress.advance(task)
+                    continue
+                summary["files"] += 1
+                summary["failed"].update(loaded.line_errors)
+                report = await kb.aupsert(loaded.documents)
+                summary["added"] += report.added
+                summary["updated"] += report.updated
+                summary["failed"].update(report.failed)
+                progress.advance(task)
+    return summary
+
+
+@app.command("search")
+@cli_errors
+def search(
+    query: str = typer.Argument(..., help="What to look for."),
+    k: int = typer.Option(4, "-k", help="How many hits."),
+    mode: str = typer.Option("hybrid", "--mode", help="bm25, vector or hybrid."),
+    alpha: float = typer.Option(0.5, "--alpha", help="Hybrid weight: 1 = vector, 0 = keyword."),
+    kb: str = KB_OPTION,
+    tenant: str | None = TENANT_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Search a knowledge base; prints the hits (id, score, text, metadata)."""
+
+    async def run() -> tuple[list[Any], str | None]:
+        async with _open(kb, tenant) as store:
+            hits = await store.asearch(query, k=k, mode=mode, alpha=alpha)  # type: ignore[arg-type]
+            note = None
+            if not hits:
+                if not await store.aexists():
+                    note = f"knowledge base {kb!r} does not exist: add files with `lottery kb add`"
+                elif await store.acount() == 0:
+                    note = f"knowledge base {kb!r} is empty: add files with `lottery kb add`"
+                else:
+                    note = "no document matched the query"
+            return hits, note
+
+    hits, note = asyncio.run(run())
+    if note:
+        stderr().print(f"[yellow]{note}[/]")
+    if as_json:
+        print_json([h.as_dict() for h in hits])
+        return
+    out = Console()
+    for rank, h in enumerate(hits, start=1):
+        out.print(f"[bold]{rank}. {h.id}[/]  [dim]score {h.score:.4f}[/]", highlight=False)
+        out.print(h.text[:500].replace("\n", " "), markup=False, highlight=False)
+
+
+@app.command("stats")
+@cli_errors
+def stats(kb: str = KB_OPTION, tenant: str | None = TENANT_OPTION,
+          as_json: bool = JSON_OPTION) -> None:
+    """What a knowledge base holds."""
+
+    async def run() -> dict[str, Any]:
+        async with _open(kb, tenant) as store:
+            return await store.astats()
+
+    info = asyncio.run(run())
+    if as_json:
+        print_json(info)
+        return
+    table = Table(show_header=False)
+    for key, value in info.items():
+        table.add_row(key, str(value))
+    Console().print(table)
+
+
+@app.command("drop")
+@cli_errors
+def drop(
+    kb: str = KB_OPTION,
+    tenant: str | None = TENANT_OPTION,
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+) -> None:
+    """Delete a knowledge base (or one tenant of it) and all its documents."""
+    if not yes:
+        typer.confirm(f"delete knowledge base {kb!r} and all its documents?", abort=True)
+
+    async def run() -> int:
+        async with _open(kb, tenant) as store:
+            count = await store.acount()
+            await store.adrop()
+            return count
+
+    count = asyncio.run(run())
+    Console().print(f"dropped {kb!r} ({count} documents)")

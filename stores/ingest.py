@@ -1,0 +1,176 @@
+"""Files into documents: load (langchain-community loaders), check, chunk, give stable ids.
+
+Supported: plain text and Markdown (``.txt``, ``.md``, ...), HTML
+(``BSHTMLLoader``), PDF (``PyPDFLoader``), and JSON Lines with a ``text`` field
+(optional ``id``; other fields become metadata). Any other file is read as text
+when it is UTF-8 without NUL bytes. Directories are walked recursively (hidden
+entries skipped).
+
+Chunk ids are ``<absolute path>#<n>`` (``<id>#<n>`` for JSONL records split
+into several chunks), so adding the same file again replaces its chunks.
+Every problem (unreadable, binary, empty, not UTF-8, too large, a bad JSONL
+line) is reported per file or line; the other files still load.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lottery.stores.knowledge import Document
+
+CHUNK_SIZE = 1000
+"""Characters per chunk (RecursiveCharacterTextSplitter)."""
+CHUNK_OVERLAP = 100
+MAX_FILE_BYTES = 50 * 1024 * 1024
+"""Largest file accepted; split bigger ones first."""
+
+TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst", ".text", ".csv", ".tsv", ".log"}
+HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
+
+
+class FileProblem(Exception):
+    """A file (or a line of it) that cannot be loaded; the message says why."""
+
+
+@dataclass(slots=True)
+class Loaded:
+    """The chunks of one file, and the lines of it that failed (JSONL)."""
+
+    path: Path
+    documents: list[Document] = field(default_factory=list)
+    line_errors: dict[str, str] = field(default_factory=dict)
+
+
+def iter_files(paths: Sequence[str | Path]) -> Iterator[tuple[Path, str | None]]:
+    """Every file under ``paths`` (recursively), with a reason when the path is unusable."""
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                rel = child.relative_to(path).parts
+                if child.is_file() and not any(p.startswith(".") for p in rel):
+                    yield child.resolve(), None
+        elif path.is_file():
+            yield path.resolve(), None
+        elif path.exists():
+            yield path, "not a regular file"
+        else:
+            yield path, "no such file or directory"
+
+
+def splitter(chunk_size: int = CHUNK_SIZE, chunk_overlap: int = CHUNK_OVERLAP) -> Any:
+    """The text splitter every loader shares."""
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    return RecursiveCharacterTextSplitter(chunk_size=chunk_size, chunk_overlap=chunk_overlap)
+
+
+def load_file(path: Path, *, chunk_size: int = CHUNK_SIZE) -> Loaded:
+    """Chunks of one file; raises :class:`FileProblem` when the file cannot be used at all."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise FileProblem(f"cannot read: {exc.strerror or exc}") from None
+    if size == 0:
+        raise FileProblem("empty file")
+    if size > MAX_FILE_BYTES:
+        raise FileProblem(f"{size / 2**20:.1f} MiB is over the limit of "
+                          f"{MAX_FILE_BYTES / 2**20:.0f} MiB: split it first")
+    suffix = path.suffix.lower()
+    split = splitter(chunk_size, min(CHUNK_OVERLAP, chunk_size // 5))
+    if suffix == ".jsonl":
+        return _load_jsonl(path, split)
+    if suffix == ".pdf":
+        pages = _run_loader("pdf", path)
+    elif suffix in HTML_SUFFIXES:
+        _read_text(path)  # binary / encoding check with a clear message
+        pages = _run_loader("html", path)
+    else:
+        text = _read_text(path)
+        pages = [(text, {})]
+    base = {"source": str(path), "title": path.name, "type": suffix.lstrip(".") or "text"}
+    loaded = Loaded(path)
+    chunks = []
+    for text, extra in pages:
+        for piece in split.split_text(text):
+            if piece.strip():
+                chunks.append((piece, extra))
+    if not chunks:
+        raise FileProblem("no text found in it")
+    for n, (piece, extra) in enumerate(chunks):
+        loaded.documents.append(Document(f"{path}#{n}", piece, {**base, **extra, "chunk": n}))
+    return loaded
+
+
+def _read_text(path: Path) -> str:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise FileProblem(f"cannot read: {exc.strerror or exc}") from None
+    if b"\x00" in raw[:8192]:
+        raise FileProblem("binary file (NUL bytes): not text")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise FileProblem(f"not UTF-8 text (bad byte at offset {exc.start}): "
+                          "convert it to UTF-8 first") from None
+    if not text.strip():
+        raise FileProblem("empty file (only whitespace)")
+    return text
+
+
+def _run_loader(kind: str, path: Path) -> list[tuple[str, dict[str, Any]]]:
+    """Load through langchain-community; any loader failure becomes a :class:`FileProblem`."""
+    try:
+        if kind == "pdf":
+            from langchain_community.document_loaders import PyPDFLoader
+
+            docs = PyPDFLoader(str(path)).load()
+            return [(d.page_content, {"page": int(d.metadata.get("page", 0)) + 1}) for d in docs]
+        from langchain_community.document_loaders import BSHTMLLoader
+
+        docs = BSHTMLLoader(str(path), open_encoding="utf-8",
+                            bs_kwargs={"features": "html.parser"},
+                            get_text_separator="\n").load()
+        return [(d.page_content, {"html_title": d.metadata.get("title", "")}) for d in docs]
+    except ImportError as exc:
+        raise FileProblem(f"{kind} support is missing a package ({exc}): "
+                          "reinstall lottery-llm") from None
+    except Exception as exc:  # loaders raise anything from parser internals
+        raise FileProblem(f"cannot parse as {kind}: {type(exc).__name__}: {exc}") from None
+
+
+def _load_jsonl(path: Path, split: Any) -> Loaded:
+    text = _read_text(path)
+    loaded = Loaded(path)
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{lineno}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            loaded.line_errors[where] = f"not JSON: {exc.msg}"
+            continue
+        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+            loaded.line_errors[where] = "no string 'text' field"
+            continue
+        if not record["text"].strip():
+            loaded.line_errors[where] = "empty 'text'"
+            continue
+        doc_id = str(record.get("id") or where)
+        meta = record.get("metadata") if isinstance(record.get("metadata"), dict) else {
+            k: v for k, v in record.items() if k not in ("id", "text")
+            and isinstance(v, str | int | float | bool)}
+        meta = {**meta, "source": str(path), "line": lineno}
+        pieces = [p for p in split.split_text(record["text"]) if p.strip()]
+        for n, piece in enumerate(pieces):
+            chunk_id = doc_id if len(pieces) == 1 else f"{doc_id}#{n}"
+            loaded.documents.append(Document(chunk_id, piece, {**meta, "chunk": n}))
+    if not loaded.documents and not loaded.line_errors:
+        raise FileProblem("no records in it")
+    return loaded

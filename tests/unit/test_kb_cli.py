@@ -1,0 +1,111 @@
+"""``lottery kb``: adding files reports every bad one and keeps the rest; search, stats, drop."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from lottery.cli import app
+from lottery.stores.ingest import FileProblem, load_file
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def docs(tmp_path: Path) -> Path:
+    root = tmp_path / "docs"
+    (root / "sub").mkdir(parents=True)
+    (root / "a.txt").write_text("Paris is the capital of France. The Eiffel Tower is in Paris.\n")
+    (root / "sub" / "b.md").write_text("# Llamas\n\nLlamas are South American camelids.\n")
+    (root / "c.html").write_text("<html><head><title>DB</title></head><body>"
+                                 "<p>Weaviate supports hybrid search.</p></body></html>")
+    (root / "d.jsonl").write_text(
+        '{"id": "everest", "text": "Mount Everest is the highest mountain.", "topic": "geo"}\n'
+        "not json\n"
+        '{"text": ""}\n')
+    (root / "latin1.txt").write_bytes("caf\xe9 au lait".encode("latin-1"))
+    (root / "empty.txt").write_bytes(b"")
+    (root / "blob.bin").write_bytes(b"\x89PNG\x00\x01\x02binary")
+    (root / ".hidden.txt").write_text("never read")
+    return root
+
+
+def _json(result) -> object:
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_add_reports_each_bad_file_and_adds_the_rest(docs: Path) -> None:
+    summary = _json(runner.invoke(app, ["kb", "add", str(docs), "--json"]))
+    assert summary["added"] == 4 and summary["updated"] == 0
+    failed = summary["failed"]
+    assert "UTF-8" in failed[str(docs / "latin1.txt")]
+    assert "empty" in failed[str(docs / "empty.txt")]
+    assert "binary" in failed[str(docs / "blob.bin")]
+    assert "not JSON" in failed[f"{docs / 'd.jsonl'}:2"]
+    assert "empty" in failed[f"{docs / 'd.jsonl'}:3"]
+    assert not any(".hidden" in key for key in failed)
+    again = _json(runner.invoke(app, ["kb", "add", str(docs / "a.txt"), "--json"]))
+    assert (again["added"], again["updated"]) == (0, 1)  # stable chunk ids: replaced, not doubled
+    stats = _json(runner.invoke(app, ["kb", "stats", "--json"]))
+    assert stats["documents"] == 4 and stats["backend"] == "embedded"
+
+
+def test_search_returns_hits_with_id_score_text_metadata(docs: Path) -> None:
+    runner.invoke(app, ["kb", "add", str(docs), "--kb", "notes"])
+    hits = _json(runner.invoke(app, ["kb", "search", "highest mountain", "--kb", "notes",
+                                     "-k", "2", "--mode", "bm25", "--json"]))
+    assert hits[0]["id"] == "everest" and hits[0]["metadata"]["topic"] == "geo"
+    assert set(hits[0]) == {"id", "score", "text", "metadata"}
+    hits = _json(runner.invoke(app, ["kb", "search", "hybrid search database", "--kb", "notes",
+                                     "--json"]))
+    assert hits[0]["metadata"]["type"] == "html" and "Weaviate" in hits[0]["text"]
+
+
+def test_search_on_a_missing_knowledge_base_is_empty_with_a_note() -> None:
+    result = runner.invoke(app, ["kb", "search", "anything", "--kb", "nothing-here", "--json"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == []
+    assert "does not exist" in result.stderr
+
+
+def test_drop_deletes_the_knowledge_base(docs: Path) -> None:
+    runner.invoke(app, ["kb", "add", str(docs / "a.txt"), "--kb", "tmp"])
+    result = runner.invoke(app, ["kb", "drop", "--kb", "tmp", "--yes"])
+    assert result.exit_code == 0 and "1 documents" in result.stdout
+    assert _json(runner.invoke(app, ["kb", "stats", "--kb", "tmp", "--json"]))["documents"] == 0
+
+
+def test_bad_kb_name_and_missing_path_are_one_line_errors(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["kb", "search", "x", "--kb", "../etc"])
+    assert result.exit_code == 2 and "knowledge base name" in result.stderr
+    result = runner.invoke(app, ["kb", "add", str(tmp_path / "missing.txt"), "--json"])
+    assert result.exit_code == 1
+    assert "no such file" in json.loads(result.stdout)["failed"][str(tmp_path / "missing.txt")]
+
+
+def test_long_text_is_chunked_with_stable_ids(tmp_path: Path) -> None:
+    path = tmp_path / "long.md"
+    path.write_text("\n\n".join(f"Paragraph {i}. " + "word " * 150 for i in range(20)))
+    first, second = load_file(path.resolve()), load_file(path.resolve())
+    ids = [d.id for d in first.documents]
+    assert len(ids) > 10 and len(set(ids)) == len(ids)
+    assert ids == [d.id for d in second.documents]
+    assert all(len(d.text) <= 1000 for d in first.documents)
+
+
+def test_pdf_loads_page_by_page(tmp_path: Path) -> None:
+    pypdf = pytest.importorskip("pypdf")
+    path = tmp_path / "blank.pdf"
+    writer = pypdf.PdfWriter()
+    writer.add_blank_page(width=200, height=200)
+    with path.open("wb") as fh:
+        writer.write(fh)
+    with pytest.raises(FileProblem, match="no text"):
+        load_file(path)
+    (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4 garbage")
+    with pytest.raises(FileProblem, match="pdf"):
+        load_file(tmp_path / "broken.pdf")
