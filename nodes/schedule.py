@@ -88,6 +88,7 @@ def run_id_of(config: RunnableConfig) -> str:
 async def schedule(state: State, runtime: Runtime[Context], config: RunnableConfig) -> dict[str, Any]:
     """Apply the model-free rules to the tree; see the module docstring."""
     ctx = runtime.context
+    await ctx.aprepare()
     lim = limits(state, ctx)  # on the first step: fails before any model call on a bad override
     problems = state.get("problems") or {}
     updates: dict[str, dict[str, Any]] = {}
