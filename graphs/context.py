@@ -179,6 +179,18 @@ class Context:
 
         return httpx.AsyncClient(timeout=self.request_timeout)
 
+    async def aprepare(self) -> None:
+        """Build the run's tool set and knowledge base off the event loop.
+
+        Opening a knowledge base touches the disk (or a server); done in a worker
+        thread once per run, the nodes then find them built and never block the loop
+        (``langgraph dev`` refuses blocking calls in async nodes).
+        """
+        if "registry" not in self.__dict__:
+            import asyncio
+
+            await asyncio.to_thread(lambda: (self.kb, self.registry))
+
     async def aclose(self) -> None:
         """Close the run's connections to the model server, if any were opened."""
         client = self.__dict__.get("http_client")

@@ -36,14 +36,14 @@ class DecisionEvent(TypedDict):
 
 
 class AnswerEvent(TypedDict):
-    """A problem was answered, by ``solve`` or by ``merge``."""
+    """A problem was answered: by ``solve``, by ``merge``, or from memory M (``reuse``)."""
 
     event: Literal["answer"]
     problem: str
     depth: int
     question: str
     answer: str | None
-    step: Literal["solve", "merge"]
+    step: Literal["solve", "merge", "reuse"]
 
 
 def emit_decision(
@@ -67,7 +67,7 @@ def emit_decision(
 
 
 def emit_answer(runtime: Runtime[Any], problem: Problem, answer: str | None,
-                step: Literal["solve", "merge"]) -> None:
+                step: Literal["solve", "merge", "reuse"]) -> None:
     """Stream the answer ``step`` gave ``problem``."""
     runtime.stream_writer(AnswerEvent(event="answer", problem=problem["id"], depth=problem["depth"],
                                       question=problem["question"], answer=answer, step=step))

@@ -22,7 +22,7 @@ from langgraph.types import Send
 from lottery.errors import InputError
 from lottery.graphs.context import Context
 from lottery.graphs.state import Evidence, Problem, State, Task, new_problem
-from lottery.nodes.events import emit_decision
+from lottery.nodes.events import emit_answer, emit_decision
 from lottery.nodes.memory import memorize_answer, recall_answer
 from lottery.nodes.preprocess import attach_context
 
@@ -88,6 +88,7 @@ def run_id_of(config: RunnableConfig) -> str:
 async def schedule(state: State, runtime: Runtime[Context], config: RunnableConfig) -> dict[str, Any]:
     """Apply the model-free rules to the tree; see the module docstring."""
     ctx = runtime.context
+    await ctx.aprepare()
     lim = limits(state, ctx)  # on the first step: fails before any model call on a bad override
     problems = state.get("problems") or {}
     updates: dict[str, dict[str, Any]] = {}
@@ -111,6 +112,8 @@ async def schedule(state: State, runtime: Runtime[Context], config: RunnableConf
                 question = updates.get(p["id"], {}).get("question", p["question"])
                 if p["depth"] > 0 and (hit := await recall_answer(runtime.store, ctx, question)):
                     updates.setdefault(p["id"], {}).update(_reuse(hit))
+                    emit_decision(runtime, p, updates)
+                    emit_answer(runtime, {**p, **updates[p["id"]]}, hit["answer"], "reuse")
                     usage["reuse_hits"] = usage.get("reuse_hits", 0) + 1
                     usage["saved_calls"] = usage.get("saved_calls", 0) + int(hit.get("calls", 0))
                     reused = True
