@@ -92,7 +92,9 @@ async def test_a_cancelled_run_resumes_from_its_checkpoint_without_repeating_fin
         return Counter((step_of(c["messages"]), question_of(c["messages"])) for c in model.calls)
 
     saver = InMemorySaver()
-    first = scripted(plans=plans, answers=answers, delay_s=0.2)
+    # Each call takes 2 s, so the solves are surely still in flight when the poll below sees
+    # the planned children in the checkpoint, even on a busy machine.
+    first = scripted(plans=plans, answers=answers, delay_s=2.0)
     task = asyncio.create_task(asolve(q, chat_model=first, checkpointer=saver, thread_id="c-1"))
     while not await _children_planned(saver, "c-1"):  # checkpointed, not merely answered
         await asyncio.sleep(0.02)
