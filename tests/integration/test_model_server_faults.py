@@ -80,7 +80,7 @@ async def test_connection_refused_fails_fast_naming_the_url():
 async def test_a_failed_run_resumes_from_its_checkpoint_without_answering_anything_twice(proxy):
     proxy.arm("error", status=500, match="Question: gamma")  # one branch keeps failing
     saver = InMemorySaver()
-    with pytest.raises(ModelServerError, match="thread_id='t-1' to resume"):
+    with pytest.raises(ModelServerError, match=r"resume with `lottery resume t-1` \(or thread_id='t-1'\)"):
         await asolve(Q, base_url=proxy.base_url, checkpointer=saver, thread_id="t-1", **FAST)
     done_before = proxy.delivered()
     assert "gamma" not in done_before and "alpha" in done_before
