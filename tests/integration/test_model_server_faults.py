@@ -2,7 +2,7 @@
 
 The upstream is the scripted OpenAI-compatible server (tests/integration/openai_stub.py) so
 CI needs no model; the last test repeats the essentials against a real vLLM server when one
-is given (LOTTERY_TEST_BASE_URL, or /work/shared-server.txt).
+is given (LOTTERY_TEST_BASE_URL=http://HOST:PORT/v1).
 """
 
 from __future__ import annotations
@@ -144,13 +144,9 @@ class _saver:
 def real_server_url() -> str | None:
     """Base URL (…/v1) of a real vLLM server to test against, if one is up.
 
-    ``LOTTERY_TEST_BASE_URL``, else the shared server file (``<model> <url>``) that the
-    lead's machine keeps at /work/shared-server.txt.
+    ``LOTTERY_TEST_BASE_URL``, when it is set and the server answers.
     """
     url = os.environ.get("LOTTERY_TEST_BASE_URL")
-    shared = Path("/work/shared-server.txt")
-    if not url and shared.exists():
-        url = next((w for w in shared.read_text().split() if w.startswith("http")), None)
     if not url:
         return None
     try:
