@@ -7,7 +7,7 @@ paragraphs (by title) among the top k hits, averaged over questions.
 
     python benchmarks/retrieval_hotpot.py [--alpha 0.5]
 
-Writes ``results/retrieval_hotpot.json``.
+Writes ``results/retrieval_recall.json``.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ async def main(alpha: float) -> None:
         "fusion": "relativeScoreFusion", "index_seconds": round(index_s, 1),
         "machine": platform.platform(), "results": table,
     }
-    print(write_result("retrieval_hotpot", payload))
+    print(write_result("retrieval_recall", payload))
     print(f"{'mode':8} " + " ".join(f"R@{k:<5}" for k in KS))
     for m in MODES:
         print(f"{m:8} " + " ".join(f"{table[m][f'recall@{k}']:<7}" for k in KS))
