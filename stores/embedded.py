@@ -42,6 +42,7 @@ from lottery.stores.knowledge import (
     check_batch,
     check_name,
     check_search,
+    need_embeddings,
     relative_score_fusion,
     tokenize,
 )
@@ -154,10 +155,7 @@ class EmbeddedKnowledgeBase(KnowledgeBase):
             )
 
     def _need_embeddings(self) -> Embeddings:
-        if self._embeddings is None:
-            raise ConfigurationError(f"knowledge base {self.name!r} was opened without "
-                                     "embeddings: only bm25 search is possible")
-        return self._embeddings
+        return need_embeddings(self.name, self._embeddings)
 
     # -- writes -----------------------------------------------------------------------
     async def aupsert(self, documents: Sequence[Document]) -> UpsertReport:

@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from lottery.errors import InputError
+from lottery.errors import ConfigurationError, InputError
 
 SearchMode = Literal["bm25", "vector", "hybrid"]
 SEARCH_MODES: tuple[str, ...] = ("bm25", "vector", "hybrid")
@@ -320,3 +320,11 @@ class InMemoryKnowledgeBase(KnowledgeBase):
                 scored.append(Hit(doc_id, doc.text, score, doc.metadata))
         scored.sort(key=lambda h: -h.score)
         return scored[:k]
+
+
+def need_embeddings(name: str, embeddings: Any) -> Any:
+    """``embeddings``, or a clear error for vector search on a keyword-only knowledge base."""
+    if embeddings is None:
+        raise ConfigurationError(f"knowledge base {name!r} was opened without "
+                                 "embeddings: only bm25 search is possible")
+    return embeddings

@@ -40,6 +40,7 @@ from lottery.stores.knowledge import (
     check_batch,
     check_name,
     check_search,
+    need_embeddings,
 )
 
 BATCH_SIZE = 100
@@ -158,10 +159,7 @@ class WeaviateKnowledgeBase(KnowledgeBase):
         )
 
     def _need_embeddings(self) -> Embeddings:
-        if self._embeddings is None:
-            raise ConfigurationError(f"knowledge base {self.name!r} was opened without "
-                                     "embeddings: only bm25 search is possible")
-        return self._embeddings
+        return need_embeddings(self.name, self._embeddings)
 
     # -- writes -----------------------------------------------------------------------
     async def aupsert(self, documents: Sequence[Document]) -> UpsertReport:
