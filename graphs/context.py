@@ -104,8 +104,8 @@ class Context:
     )
     program_samples: int = field(
         default=5,
-        metadata={"description": "Programs sampled per python/logic tool call; "
-                  "their executed answers are voted on."},
+        metadata={"description": "Programs per python/logic tool call: one greedy, the rest "
+                  "sampled; their executed answers are voted on."},
     )
     program_temperature: float = field(
         default=0.7, metadata={"description": "Sampling temperature of those programs."}

@@ -45,14 +45,19 @@ class ScriptedChatModel(GenericFakeChatModel):
         return self._max_in_flight
 
     def _reply(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> ChatResult:
-        text = self.respond(messages)
+        # ``n`` completions per request, as an OpenAI-compatible server gives; usage is the
+        # request's total, carried by the first one (as langchain-openai reports it).
+        texts = [self.respond(messages) for _ in range(int(kwargs.get("n") or 1))]
         with self._lock:
-            self._log.append({"messages": messages, "kwargs": kwargs, "reply": text})
+            self._log.append({"messages": messages, "kwargs": kwargs, "reply": texts[0],
+                              "replies": texts})
         prompt_tokens = sum(len(str(m.content).split()) for m in messages)
-        usage = {"input_tokens": prompt_tokens, "output_tokens": len(text.split()),
-                 "total_tokens": prompt_tokens + len(text.split())}
-        message = AIMessage(content=text, usage_metadata=usage)
-        return ChatResult(generations=[ChatGeneration(message=message)])
+        output_tokens = sum(len(t.split()) for t in texts)
+        usage = {"input_tokens": prompt_tokens, "output_tokens": output_tokens,
+                 "total_tokens": prompt_tokens + output_tokens}
+        messages_out = [AIMessage(content=t, usage_metadata=usage if i == 0 else None)
+                        for i, t in enumerate(texts)]
+        return ChatResult(generations=[ChatGeneration(message=m) for m in messages_out])
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:

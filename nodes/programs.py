@@ -2,9 +2,9 @@
 
 A 0.5B model cannot reliably put a program inside a JSON planner decision, so
 for ``python`` and ``logic`` the tool node asks for the program in a call of
-its own (a few-shot prompt), samples several programs in that one request,
-runs each in the sandbox, and votes on the EXECUTED answers: a program that
-crashes or breaks a limit has no vote. When no program runs, the first error
+its own (a few-shot prompt): one greedy program and several sampled ones. It
+runs each in the sandbox and votes on the EXECUTED answers, ties going to the
+greedy program; a program that crashes or breaks a limit has no vote. When no program runs, the first error
 goes back to the model once to fix its program.
 """
 
@@ -84,7 +84,10 @@ def normalize(answer: str) -> str:
 
 
 async def sample(ctx: Context, messages: list[BaseMessage], n: int, reply: Reply) -> list[str]:
-    """``n`` completions of ``messages`` in ONE request (shared prefill), counted as one call."""
+    """One greedy completion (``n=1``), or ``n`` sampled ones in ONE request (shared prefill).
+
+    Counted as one call either way.
+    """
     kwargs: dict[str, Any] = {"max_tokens": ctx.max_completion_tokens}
     if n > 1:
         kwargs.update(n=n, temperature=ctx.program_temperature)
@@ -104,7 +107,14 @@ async def run_programs(
     registry: ToolRegistry = ctx.registry
     messages = program_messages(tool, question, related)
     outcome = ProgramOutcome(answer=None, program=None)
-    texts = await sample(ctx, messages, ctx.program_samples, outcome.reply)
+    # One greedy program (the model's best guess) first, then samples for the vote: the
+    # vote breaks ties in favour of the first run, so the greedy program decides ties.
+    # Both requests share the prompt, which a server with prefix caching prefills once.
+    batches = await asyncio.gather(
+        sample(ctx, messages, 1, outcome.reply),
+        *([sample(ctx, messages, ctx.program_samples - 1, outcome.reply)]
+          if ctx.program_samples > 1 else []))
+    texts = [t for batch in batches for t in batch]
     programs = [c for c in (extract_code(t) for t in texts) if c]
     outcome.runs = list(await asyncio.gather(
         *(registry.arun(tool, {ARG_NAME[tool]: code}) for code in programs)))

@@ -163,6 +163,21 @@ def server_status() -> list[dict[str, Any]]:
     return out
 
 
+def cpu_dtype(cpuinfo: str | None = None) -> str:
+    """The weights' dtype for a CPU server: bf16 only where the CPU computes it natively.
+
+    Without AVX512-BF16 or AMX, bf16 is emulated and slower than float32 (measured on a
+    2-core AVX2 EPYC: 8 vs 20 tokens/s aggregate for 8 requests on the 0.5B model).
+    """
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            cpuinfo = ""
+    flags = set(cpuinfo.split())
+    return "bfloat16" if flags & {"avx512_bf16", "amx_bf16"} else "float32"
+
+
 def start_server(
     model: str = DEFAULT_MODEL, *, port: int = DEFAULT_PORT, host: str = DEFAULT_HOST,
     progress: Progress | None = None, timeout: float | None = None,
@@ -191,7 +206,7 @@ def start_server(
     log = logs_dir() / f"vllm-{port}.log"
     cmd = [str(python), "-m", "vllm.entrypoints.openai.api_server", "--model", str(target),
            "--served-model-name", ref.name, "--host", host, "--port", str(port),
-           "--dtype", "bfloat16", "--max-model-len", str(max_model_len),
+           "--dtype", "bfloat16" if gpu else cpu_dtype(), "--max-model-len", str(max_model_len),
            # Compact JSON under a schema: no token spent on (or looping in) whitespace.
            "--structured-outputs-config", STRUCTURED_OUTPUTS,
            *shlex.split(os.environ.get("LOTTERY_VLLM_ARGS", ""))]
@@ -202,6 +217,10 @@ def start_server(
         # A busy CPU can take longer than vLLM's default 300 s for one batch step, and the
         # engine then kills itself (seen here with 20+ concurrent requests on 2 cores).
         env.setdefault("VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS", "3600")
+        # vLLM keeps one core for its front end; on a machine of 4 cores or fewer the model
+        # gains more from every core (2 cores: 20 -> 28 tokens/s aggregate for 8 requests).
+        if (os.cpu_count() or 1) <= 4:
+            env.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
     # vLLM's compile cache makes later starts faster; keep it with the rest of our state.
     env.setdefault("VLLM_CACHE_ROOT", str(lottery_home() / "cache" / "vllm"))
     with log.open("wb") as out:

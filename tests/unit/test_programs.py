@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from lottery.nodes.programs import ProgramOutcome, _vote, extract_code, normalize, program_messages
+from lottery.graphs.context import Context
+from lottery.nodes.programs import (
+    ProgramOutcome,
+    _vote,
+    extract_code,
+    normalize,
+    program_messages,
+    run_programs,
+)
+from lottery.testing import ScriptedChatModel
 from lottery.tools.registry import ToolResult
 
 
@@ -52,3 +61,22 @@ def test_program_prompt_ends_with_the_question_and_known_results():
                                                           "answer": "5"}])
     assert "Known: q1 -> 5" in messages[-1].content and messages[-1].content.endswith("How many?")
     assert "```python" in messages[2].content  # few-shot answers are programs
+
+
+def test_a_tied_vote_goes_to_the_first_run_which_is_the_greedy_program():
+    outcome = ProgramOutcome(answer=None, program=None,
+                             runs=[result("7"), result("18"), result("7.0"), result("18"), result("9")])
+    _vote(outcome)
+    assert outcome.answer == "7" and outcome.votes == 2
+
+
+async def test_programs_are_one_greedy_request_then_one_sampled_request():
+    model = ScriptedChatModel(respond=lambda messages: "```python\nprint(6 * 7)\n```")
+    ctx = Context(chat_model=model, program_samples=5, program_temperature=0.7)
+    outcome = await run_programs(ctx, "python", "What is 6 * 7?", [], allowance=2)
+    assert outcome.answer == "42" and outcome.votes == 5 and len(outcome.runs) == 5
+    greedy = next(c for c in model.calls if "n" not in c["kwargs"])
+    sampled = next(c for c in model.calls if "n" in c["kwargs"])
+    assert "temperature" not in greedy["kwargs"]  # the model's default (0: greedy)
+    assert sampled["kwargs"]["n"] == 4 and sampled["kwargs"]["temperature"] == 0.7
+    assert outcome.reply.usage["calls"] == 2

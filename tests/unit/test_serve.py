@@ -328,3 +328,12 @@ async def test_autostart_off_asks_for_a_server(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr("lottery.serve.ensure_server", lambda m: pytest.fail("started a server"))
     with pytest.raises(ConfigurationError, match="LOTTERY_BASE_URL"):
         await api.asolve("What is 2 + 2?", autostart=False)
+
+
+@pytest.mark.parametrize("flags,dtype", [
+    ("fpu sse avx2 fma", "float32"),  # bf16 would be emulated: slower than float32
+    ("avx2 avx512f avx512_bf16", "bfloat16"),
+    ("avx2 amx_bf16 amx_tile", "bfloat16"),
+])
+def test_cpu_server_uses_bf16_only_where_the_cpu_has_it(flags, dtype):
+    assert srv.cpu_dtype(f"processor\t: 0\nflags\t\t: {flags}\n") == dtype

@@ -50,7 +50,9 @@ async def test_python_tool_program_answers_the_question():
     store = InMemoryStore()
     result = await asolve(Q, chat_model=m, store=store)
     assert result.answer == "18"
-    assert kinds(m) == ["plan", "program"]  # the executed answer needs no solve call
+    # One greedy program and one request for the sampled ones; the executed answer needs no
+    # solve call.
+    assert kinds(m) == ["plan", "program", "program"]
     call = result.root["tool_call"]
     assert call["name"] == "python" and "print(eggs * 2)" in call["args"]["code"]
     assert call["result"]["ok"] and call["result"]["candidates"][0]["answer"] == "18"
@@ -59,7 +61,7 @@ async def test_python_tool_program_answers_the_question():
     assert stored.value["tool_call"]["result"]["output"] == "18"  # part of the stored run
     console = Console(record=True, width=200)
     console.print(problem_tree(result.tree))
-    assert "tool:python: 18 (1 of 1 programs agree)" in console.export_text()  # and the trace
+    assert "tool:python: 18 (5 of 5 programs agree)" in console.export_text()  # and the trace
 
 
 async def test_program_error_goes_back_to_the_model_once():
@@ -67,7 +69,7 @@ async def test_program_error_goes_back_to_the_model_once():
               {"program": "print(16 - 3 - 4 * 2 / 0)", "fix": "print((16 - 3 - 4) * 2)"})
     result = await asolve(Q, chat_model=m)
     assert result.answer == "18"
-    assert kinds(m) == ["plan", "program", "fix"]
+    assert kinds(m) == ["plan", "program", "program", "fix"]
     fix_prompt = str(m.calls[-1]["messages"][-1].content)
     assert "ZeroDivisionError" in fix_prompt
     assert result.usage.repairs == 1
