@@ -27,75 +27,26 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from lottery.api import asolve
+from lottery.bench.suites import Item, load_suite
 from lottery.graphs.context import Context
 from lottery.nodes.programs import run_programs
 
 REPO = Path(__file__).resolve().parents[1]
-LOGIC_SETS = ("prontoqa", "proofwriter", "folio", "logicaldeduction", "ar-lsat")
+LOGIC_SETS = ("prontoqa", "proofwriter", "folio", "logicaldeduction", "arlsat")
 
 
-def data_dir() -> Path:
-    return Path(os.environ.get("LOTTERY_DATA", REPO.parent / "shared" / "datasets"))
-
-
-def load(name: str, limit: int) -> list[dict[str, Any]]:
-    """Items as ``{"id", "question", "gold", "kind", "options"}``."""
-    root = data_dir()
-    items: list[dict[str, Any]] = []
-    if name == "gsm8k":
-        for i, line in enumerate((root / "gsm8k" / "test_dev.jsonl").read_text().splitlines()):
-            d = json.loads(line)
-            gold = d["answer"].split("####")[-1].strip().replace(",", "")
-            items.append({"id": f"gsm8k-{i}", "question": d["question"], "gold": gold,
-                          "kind": "number"})
-    elif name == "svamp":
-        for d in json.loads((root / "svamp" / "svamp_dev.json").read_text()):
-            items.append({"id": d["ID"], "question": f"{d['Body'].strip()} {d['Question'].strip()}",
-                          "gold": str(d["Answer"]), "kind": "number"})
-    else:
-        for d in json.loads((root / "logic" / f"{name}_dev.json").read_text()):
-            question = (f"{d['context'].strip()}\n{d['question'].strip()}\nOptions: "
-                        + " ".join(d["options"]))
-            items.append({"id": d["id"], "question": question, "gold": d["answer"],
-                          "kind": "choice", "options": d["options"]})
-    return items[:limit]
-
-
-def score(item: dict[str, Any], answer: str | None) -> bool:
-    """Numbers by value; choices by option letter (or the option's text)."""
-    text = (answer or "").strip()
-    if item["kind"] == "number":
-        nums = re.findall(r"-?\d[\d,]*(?:\.\d+)?", text)
-        if not nums:
-            return False
-        try:
-            return abs(float(nums[-1].replace(",", "")) - float(item["gold"])) < 1e-4
-        except ValueError:
-            return False
-    m = re.match(r"^\W*\(?([A-E])\b", text)
-    if m:
-        return m.group(1) == item["gold"]
-    low = text.lower()
-    for opt in item["options"]:
-        letter, _, body = opt.partition(")")
-        if body.strip().lower().rstrip(".") and body.strip().lower().rstrip(".") in low:
-            return letter.strip() == item["gold"]
-    return False
-
-
-async def run_one(method: str, item: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+async def run_one(method: str, item: Item, args: argparse.Namespace) -> dict[str, Any]:
     start = time.perf_counter()
-    record: dict[str, Any] = {"id": item["id"], "gold": item["gold"], "method": method}
+    record: dict[str, Any] = {"id": item.id, "gold": item.gold_text(), "method": method}
     try:
         if method in ("direct", "cot", "algorithm1"):
-            res = await asolve(item["question"], strategy=method, base_url=args.base_url,
+            res = await asolve(item.question, strategy=method, base_url=args.base_url,
                                model=args.model)
             record.update(answer=res.answer, calls=res.usage.calls,
                           prompt_tokens=res.usage.prompt_tokens,
@@ -106,8 +57,8 @@ async def run_one(method: str, item: dict[str, Any], args: argparse.Namespace) -
         else:
             samples = args.samples if method == "program_vote" else 1
             ctx = Context(base_url=args.base_url, model=args.model, program_samples=samples)
-            tool = "python" if item["kind"] == "number" else "logic"
-            out = await run_programs(ctx, tool, item["question"], [], allowance=2)
+            tool = "python" if item.kind == "numeric" else "logic"
+            out = await run_programs(ctx, tool, item.question, [], allowance=2)
             record.update(answer=out.answer, votes=out.votes, runs=len(out.runs),
                           ran_ok=sum(r.ok for r in out.runs), calls=out.reply.usage["calls"],
                           prompt_tokens=out.reply.usage["prompt_tokens"],
@@ -116,7 +67,7 @@ async def run_one(method: str, item: dict[str, Any], args: argparse.Namespace) -
                                       for r in out.runs])
     except Exception as exc:  # a benchmark records failures and goes on
         record.update(answer=None, error=f"{type(exc).__name__}: {exc}"[:300])
-    record["correct"] = score(item, record.get("answer"))
+    record["correct"] = item.score(record.get("answer")).correct
     record["wall_s"] = round(time.perf_counter() - start, 2)
     return record
 
@@ -148,10 +99,10 @@ async def main(args: argparse.Namespace) -> int:
     out_path = REPO / "results" / f"tools-{started}.json"
     out_path.parent.mkdir(exist_ok=True)
 
-    async def guarded(method: str, item: dict[str, Any]) -> dict[str, Any]:
+    async def guarded(method: str, item: Item) -> dict[str, Any]:
         async with sem:
             rec = await run_one(method, item, args)
-            rec["set"] = item_set[item["id"]]
+            rec["set"] = item_set[item.id]
             print(f"{rec['set']:>16} {method:>13} {rec['id']:>24} "
                   f"{'OK ' if rec['correct'] else 'bad'} {str(rec.get('answer'))[:30]!r} "
                   f"{rec['wall_s']}s", file=sys.stderr, flush=True)
@@ -160,16 +111,16 @@ async def main(args: argparse.Namespace) -> int:
     item_set: dict[str, str] = {}
     per_set = []
     for name in sets:
-        items = load(name, args.limit)
+        items = load_suite(name, limit=args.limit).items  # the data of `lottery bench`
         for it in items:
-            item_set[it["id"]] = name
+            item_set[it.id] = name
         per_set.append(items)
     # Round-robin over sets, then methods per item, so a cut-short run is still balanced.
     jobs = [(method, items[i]) for i in range(max(map(len, per_set), default=0))
             for items in per_set if i < len(items) for method in methods]
     t0 = time.perf_counter()
 
-    async def job(method: str, item: dict[str, Any]) -> None:
+    async def job(method: str, item: Item) -> None:
         records.append(await guarded(method, item))
         summary[:] = summarize(records, time.perf_counter() - t0)
         out_path.write_text(json.dumps({"args": vars(args), "started": started,

@@ -9,6 +9,7 @@ below are built once per run.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from dataclasses import MISSING, dataclass, field, fields, replace
 from functools import cached_property
@@ -214,6 +215,22 @@ class Context:
         from lottery.stores.embeddings import embeddings_from_env
 
         return embeddings_from_env()
+
+    async def has_knowledge(self, name: str | None = None) -> bool:
+        """Whether the knowledge base ``name`` holds documents (asked once per run and name).
+
+        The planner offers "retrieve" only then: an empty knowledge base is no resource,
+        and a small model offered one sends arithmetic to it. A knowledge base that
+        cannot be counted (a server down) counts as available; retrieving reports why.
+        """
+        known: dict[str | None, bool] = self.__dict__.setdefault("_has_knowledge", {})
+        if name not in known:
+            try:
+                kb = await asyncio.to_thread(self.kb_for, name)
+                known[name] = await kb.acount() > 0
+            except Exception:  # noqa: BLE001 - any backend failure: let retrieve report it
+                known[name] = True
+        return known[name]
 
     def kb_for(self, name: str | None) -> KnowledgeBase:
         """The knowledge base called ``name`` (a run's input may name another than ``kb``).

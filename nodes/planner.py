@@ -22,12 +22,14 @@ async def planner(task: Task, runtime: Runtime[Context]) -> dict[str, Any]:
     ctx, problem = runtime.context, task["problem"]
     allow_divide = problem["depth"] < task.get("max_depth", ctx.max_depth)
     has_tools = len(ctx.registry) > 0
+    has_knowledge = await ctx.has_knowledge(task.get("knowledge_base"))
     messages = system_user(
         prompts.PLANNER_SYSTEM.format(
+            retrieve_line=prompts.PLANNER_RETRIEVE_LINE if has_knowledge else "",
             tool_line=prompts.PLANNER_TOOL_LINE if has_tools else "",
             max_fanout=ctx.max_fanout,
-            resources=_resources(ctx, has_tools, task.get("knowledge_base")),
-            examples=_examples(ctx, allow_divide),
+            resources=_resources(ctx, has_tools, task.get("knowledge_base"), has_knowledge),
+            examples=_examples(ctx, allow_divide, has_knowledge),
         ),
         prompts.PLANNER_USER.format(
             goal_line=prompts.GOAL_LINE.format(goal=task["goal"]) if problem["depth"] else "",
@@ -37,7 +39,7 @@ async def planner(task: Task, runtime: Runtime[Context]) -> dict[str, Any]:
     decision, reply, error = await complete_structured(
         ctx, messages, PlannerDecision, allowance=task["allowance"],
         json_schema=planner_json_schema(allow_divide=allow_divide, tools=has_tools,
-                                        max_fanout=ctx.max_fanout),
+                                        max_fanout=ctx.max_fanout, retrieve=has_knowledge),
         max_tokens=PLANNER_MAX_TOKENS,
     )
     usage = dict(reply.usage)
@@ -45,18 +47,22 @@ async def planner(task: Task, runtime: Runtime[Context]) -> dict[str, Any]:
         usage["fallbacks"] = usage.get("fallbacks", 0) + 1
         updates = {problem["id"]: _solve(problem, f"planner output unusable ({error}): solving directly")}
     else:
-        updates = apply_decision(problem, decision, ctx, allow_divide=allow_divide)
+        updates = apply_decision(problem, decision, ctx, allow_divide=allow_divide,
+                                 allow_retrieve=has_knowledge)
     updates[problem["id"]]["calls"] = problem["calls"] + reply.usage["calls"]
     emit_decision(runtime, problem, updates)
     return {"problems": updates, "usage": usage}
 
 
 def apply_decision(
-    problem: Problem, decision: PlannerDecision, ctx: Context, *, allow_divide: bool
+    problem: Problem, decision: PlannerDecision, ctx: Context, *, allow_divide: bool,
+    allow_retrieve: bool = True,
 ) -> dict[str, dict[str, Any]]:
     """Tree updates for a decision; impossible decisions become a direct solve."""
     pid = problem["id"]
     reason = decision.reason.strip()
+    if decision.action == "retrieve" and not allow_retrieve:
+        return {pid: _solve(problem, "the knowledge base is empty: solving directly")}
     if decision.action == "retrieve":
         query = (decision.query or "").strip() or problem["question"]
         return {pid: {"decision": "retrieve", "reason": reason, "query": query, "status": "retrieve"}}
@@ -96,16 +102,18 @@ def _solve(problem: Problem, reason: str) -> dict[str, Any]:
     return {"decision": "solve", "reason": reason, "status": "solve"}
 
 
-def _examples(ctx: Context, allow_divide: bool) -> str:
-    shown = ["solve", "retrieve", *(t for t in ctx.registry.names() if t in prompts.PLANNER_EXAMPLES)]
+def _examples(ctx: Context, allow_divide: bool, has_knowledge: bool = True) -> str:
+    shown = ["solve", *(["retrieve"] if has_knowledge else []),
+             *(t for t in ctx.registry.names() if t in prompts.PLANNER_EXAMPLES)]
     if allow_divide:
         shown.append("divide")
     return "\n".join(prompts.PLANNER_EXAMPLES[k] for k in shown)
 
 
-def _resources(ctx: Context, has_tools: bool, knowledge_base: str | None = None) -> str:
+def _resources(ctx: Context, has_tools: bool, knowledge_base: str | None = None,
+               has_knowledge: bool = True) -> str:
     about = f" ({ctx.knowledge_description})" if ctx.knowledge_description else ""
-    lines = [f"Knowledge base: {knowledge_base or ctx.knowledge_base!r}{about}."]
+    lines = [f"Knowledge base: {knowledge_base or ctx.knowledge_base!r}{about}."] if has_knowledge else []
     if has_tools:
         lines.append("Tools:\n" + ctx.registry.describe())
-    return "\n".join(lines) + "\n"
+    return "".join(f"{line}\n" for line in lines)

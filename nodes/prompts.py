@@ -5,8 +5,7 @@ so prompts are short and say exactly what shape of answer is wanted.
 """
 
 PLANNER_SYSTEM = """You plan how to answer a question. Choose ONE action:
-- "solve": answer it directly (simple fact or one short reasoning step).
-- "retrieve": look facts up in the knowledge base; give a search "query".{tool_line}
+- "solve": answer it directly (simple fact or one short reasoning step).{retrieve_line}{tool_line}
 - "divide": split it into 2 to {max_fanout} simpler sub-questions, in order. A later \
 sub-question may use an earlier one's answer written as #1, #2, ...; list those numbers \
 in its "depends_on".
@@ -44,6 +43,9 @@ PLANNER_EXAMPLES = {
 }
 """Few-shot decisions, shown when their action (or tool) is available. The system prompt is
 the same for every call of a run, so a server with prefix caching pays for it once."""
+
+PLANNER_RETRIEVE_LINE = '\n- "retrieve": look facts up in the knowledge base; give a search "query".'
+"""Shown only when the knowledge base holds documents: an empty one is no resource."""
 
 PLANNER_TOOL_LINE = (
     '\n- "tool": use one tool; give "tool" and its "tool_input" arguments. For "python" '

@@ -75,14 +75,16 @@ class PlannerDecision(BaseModel):
         return [{"question": s} if isinstance(s, str) else s for s in v]
 
 
-def planner_json_schema(*, allow_divide: bool, tools: bool, max_fanout: int = 6) -> dict[str, Any]:
+def planner_json_schema(*, allow_divide: bool, tools: bool, max_fanout: int = 6,
+                        retrieve: bool = True) -> dict[str, Any]:
     """A compact JSON schema for constrained decoding of a planner decision.
 
     Lengths are bounded (``maxLength``, ``maxItems``): a small model under a
     grammar otherwise tends to repeat list items or text until ``max_tokens``
     cuts the JSON off (seen with SmolLM2-135M on vLLM/xgrammar).
     """
-    actions = ["solve", "retrieve"] + (["tool"] if tools else []) + (["divide"] if allow_divide else [])
+    actions = (["solve"] + (["retrieve"] if retrieve else []) + (["tool"] if tools else [])
+               + (["divide"] if allow_divide else []))
     return {
         "type": "object",
         "properties": {

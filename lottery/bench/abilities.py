@@ -21,7 +21,7 @@ import random
 import string
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from langchain_core.tools import tool as lc_tool
@@ -34,6 +34,7 @@ from lottery.graphs.state import Task, Usage, new_problem
 from lottery.nodes import prompts
 from lottery.nodes.llm import complete, final_answer, system_user
 from lottery.nodes.planner import planner
+from lottery.stores.knowledge import Document, InMemoryKnowledgeBase
 from lottery.tools.registry import ToolRegistry
 
 ABILITIES = ("long_prompt_retrieval", "tool_choice", "decomposition", "memory_ops",
@@ -115,10 +116,22 @@ TOOL_CASES = (
 )
 
 
+COMPANY_DOCS = (
+    Document("handbook-2024", "Staff handbook 2024: new employees get 25 vacation days a year."),
+    Document("incident-0503", "Incident report, 3 May: the outage was caused by an expired "
+             "TLS certificate on the load balancer."),
+)
+"""The knowledge base the tool-choice probe offers: the planner only sees "retrieve" when
+its knowledge base holds documents."""
+
+
 async def probe_tool_choice(ctx: Context, rng: random.Random) -> list[Awaitable[Check]]:
     """The planner's action (and tool) for questions whose right choice is clear."""
+    with_docs = replace(ctx, knowledge=InMemoryKnowledgeBase("company", list(COMPANY_DOCS)),
+                        knowledge_description="the company's staff handbook and incident reports")
+
     async def run(question: str, expected: str) -> Check:
-        updates, usage = await _plan(ctx, question)
+        updates, usage = await _plan(with_docs, question)
         root = updates["0"]
         got = root["decision"] if root.get("decision") != "tool" else f"tool:{root['tool_call']['name']}"
         if usage.get("fallbacks"):

@@ -9,7 +9,7 @@ from lottery.graphs.context import Context
 from lottery.nodes.preprocess import estimate_tokens, select_context
 from lottery.stores.embeddings import CachedEmbeddings, LocalEmbeddings
 from lottery.stores.knowledge import Hit, relative_score_fusion
-from tests.unit.scripted import scripted
+from tests.unit.scripted import decision, scripted
 
 NEEDLE = "The secret code of the blue vault is 7421."
 FILLER = [f"Chapter {i}. The weather in the valley was mild and the farmers harvested barley "
@@ -94,9 +94,28 @@ async def test_asolve_takes_a_document_and_the_cli_a_context_file(embeddings, tm
 
 async def test_planner_is_told_what_the_knowledge_base_holds() -> None:
     from lottery import asolve
+    from lottery.stores import Document, InMemoryKnowledgeBase
 
     model = scripted()
-    await asolve("Who wrote Hamlet?", chat_model=model, knowledge_base="plays",
+    plays = InMemoryKnowledgeBase("plays", [Document("hamlet", "Hamlet is by Shakespeare.")])
+    await asolve("Who wrote Hamlet?", chat_model=model, knowledge=plays, knowledge_base="plays",
                  knowledge_description="Shakespeare's plays and their authorship")
     system = str(model.calls[0]["messages"][0].content)
     assert "Knowledge base: 'plays' (Shakespeare's plays and their authorship)." in system
+    assert '"retrieve"' in system
+
+
+async def test_an_empty_knowledge_base_is_not_offered_to_the_planner() -> None:
+    from lottery import asolve
+    from lottery.stores import InMemoryKnowledgeBase
+
+    # A model that would retrieve anyway: the decision becomes a direct solve.
+    model = scripted(plans=lambda q: decision("retrieve", query=q))
+    result = await asolve("What is 12 * 7?", chat_model=model, durable=False,
+                          knowledge=InMemoryKnowledgeBase("empty"))
+    plan_call = model.calls[0]
+    assert '"retrieve"' not in str(plan_call["messages"][0].content)
+    schema = plan_call["kwargs"]["extra_body"]["response_format"]["json_schema"]["schema"]
+    assert "retrieve" not in schema["properties"]["action"]["enum"]
+    assert result.root["decision"] == "solve" and "knowledge base is empty" in result.root["reason"]
+    assert [c for c in model.calls if "Evidence" in str(c["messages"][-1].content)] == []
