@@ -200,13 +200,14 @@ def start_server(
     gpu = has_gpu()
     kv = kv_cache_gib if kv_cache_gib is not None else float(
         os.environ.get("VLLM_CPU_KVCACHE_SPACE") or DEFAULT_KV_CACHE_GIB)
+    dtype = "bfloat16" if gpu else cpu_dtype()
     if not gpu:
-        _check_memory(ref.name, Path(target), kv)
+        _check_memory(ref.name, Path(target), kv, dtype)
     _check_port(host, port)  # again: preparing took a while
     log = logs_dir() / f"vllm-{port}.log"
     cmd = [str(python), "-m", "vllm.entrypoints.openai.api_server", "--model", str(target),
            "--served-model-name", ref.name, "--host", host, "--port", str(port),
-           "--dtype", "bfloat16" if gpu else cpu_dtype(), "--max-model-len", str(max_model_len),
+           "--dtype", dtype, "--max-model-len", str(max_model_len),
            # Compact JSON under a schema: no token spent on (or looping in) whitespace.
            "--structured-outputs-config", STRUCTURED_OUTPUTS,
            *shlex.split(os.environ.get("LOTTERY_VLLM_ARGS", ""))]
@@ -368,8 +369,10 @@ def _check_port(host: str, port: int) -> None:
         f"port {port} on {host} is taken by another program; choose another with --port")
 
 
-def _check_memory(name: str, target: Path, kv_gib: float) -> None:
+def _check_memory(name: str, target: Path, kv_gib: float, dtype: str = "bfloat16") -> None:
     weights = sum(p.stat().st_size for p in target.glob("*.safetensors")) if target.is_dir() else 0
+    if dtype == "float32":  # the checkpoints are bf16: float32 doubles them in memory
+        weights *= 2
     needed = weights + kv_gib * _GIB + 1.5 * _GIB
     available = memory_available()
     if available is not None and available < needed:

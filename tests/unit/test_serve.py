@@ -337,3 +337,12 @@ async def test_autostart_off_asks_for_a_server(monkeypatch: pytest.MonkeyPatch) 
 ])
 def test_cpu_server_uses_bf16_only_where_the_cpu_has_it(flags, dtype):
     assert srv.cpu_dtype(f"processor\t: 0\nflags\t\t: {flags}\n") == dtype
+
+
+def test_float32_weights_count_twice_in_the_memory_check(tmp_path, monkeypatch):
+    (tmp_path / "model.safetensors").write_bytes(b"\0" * 1024**2)  # a 1 MiB bf16 checkpoint
+    need_bf16 = 1024**2 + 1.5 * 1024**3  # weights + no KV cache + runtime
+    monkeypatch.setattr(srv, "memory_available", lambda: int(need_bf16) + 1024)
+    srv._check_memory("m", tmp_path, 0, "bfloat16")  # fits
+    with pytest.raises(ServerStartError, match=r"weights 0\.0 \+ KV"):
+        srv._check_memory("m", tmp_path, 0, "float32")  # twice the weights: does not
