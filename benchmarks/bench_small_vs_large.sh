@@ -1,28 +1,36 @@
 #!/usr/bin/env bash
 # The headline comparison of README "Does the small model win?": 0.5B + Algorithm 1 against
-# 0.5B and 1.5B chain-of-thought, on the same items, then the report (table + plots).
-#   SMALL_URL=http://127.0.0.1:8000/v1 LARGE_URL=http://127.0.0.1:8001/v1 LIMIT=30 \
+# 0.5B and 1.5B chain-of-thought on the same items (HotpotQA: also the 1.5B with the same
+# single retrieval, and closed-book), the ablation that explains GSM8K, then the report.
+#   SMALL_URL=http://127.0.0.1:8000/v1 LARGE_URL=http://127.0.0.1:8001/v1 \
 #     benchmarks/bench_small_vs_large.sh
+# Items per suite: LIMITS (default: what the README table ran); LIMIT=N for every suite.
 # Resumable: run it again after a stop and every bench continues where it stopped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SMALL=${SMALL:-qwen2.5-coder-0.5b-instruct}
 LARGE=${LARGE:-qwen2.5-coder-1.5b-instruct}
 SMALL_URL=${SMALL_URL:?set SMALL_URL to the 0.5B server (…/v1)}
-LIMIT=${LIMIT:-30}
-CONC=${CONC:-8}
-SUITES=${SUITES:-gsm8k svamp}
+LIMITS=${LIMITS:-"gsm8k=30 svamp=30 proofwriter=20 logicaldeduction=20 hotpot=15"}
+CONC=${CONC:-4}
 OUT=${OUT:-results/bench}
-for suite in $SUITES; do
-  for strategy in algorithm1 cot; do
-    lottery bench --suite "$suite" --strategy "$strategy" --model "$SMALL" --base-url "$SMALL_URL" \
-      --limit "$LIMIT" --concurrency "$CONC" --set request_timeout=3000 \
-      --out "$OUT/$suite-$SMALL-$strategy"
-  done
+bench() {  # bench SUITE MODEL URL NAME [extra lottery-bench args...]
+  local suite=$1 model=$2 url=$3 name=$4; shift 4
+  lottery bench --suite "$suite" --model "$model" --base-url "$url" --limit "$limit" \
+    --concurrency "$CONC" --set request_timeout=3000 --out "$OUT/$suite-$model-$name" "$@"
+}
+for pair in $LIMITS; do
+  suite=${pair%%=*}; limit=${LIMIT:-${pair#*=}}
+  bench "$suite" "$SMALL" "$SMALL_URL" algorithm1 --strategy algorithm1
+  bench "$suite" "$SMALL" "$SMALL_URL" cot --strategy cot
+  if [ "$suite" = gsm8k ]; then
+    bench "$suite" "$SMALL" "$SMALL_URL" algorithm1-no-divide --strategy algorithm1 --ablate divide
+  fi
   if [ -n "${LARGE_URL:-}" ]; then
-    lottery bench --suite "$suite" --strategy cot --model "$LARGE" --base-url "$LARGE_URL" \
-      --limit "$LIMIT" --concurrency "$CONC" --set request_timeout=3000 \
-      --out "$OUT/$suite-$LARGE-cot"
+    bench "$suite" "$LARGE" "$LARGE_URL" cot --strategy cot
+    if [ "$suite" = hotpot ]; then
+      bench "$suite" "$LARGE" "$LARGE_URL" cot-rag --strategy cot --rag
+    fi
   fi
 done
 lottery bench report "$OUT" --out "$OUT"
