@@ -4,8 +4,8 @@ A 0.5B model cannot reliably put a program inside a JSON planner decision, so
 for ``python`` and ``logic`` the tool node asks for the program in a call of
 its own (a few-shot prompt): one greedy program and several sampled ones. It
 runs each in the sandbox and votes on the EXECUTED answers, ties going to the
-greedy program; a program that crashes or breaks a limit has no vote. When no program runs, the first error
-goes back to the model once to fix its program.
+greedy program; a program that crashes or breaks a limit has no vote. When no
+program runs, the first error goes back to the model once to fix its program.
 """
 
 from __future__ import annotations
