@@ -75,6 +75,11 @@ class PlannerDecision(BaseModel):
         return [{"question": s} if isinstance(s, str) else s for s in v]
 
 
+TOOL_ARGUMENT: dict[str, Any] = {"anyOf": [{"type": "string", "maxLength": 400}, {"type": "number"},
+                                          {"type": "boolean"}]}
+"""One value of a tool's arguments in a planner decision (programs come in a later step)."""
+
+
 def planner_json_schema(*, allow_divide: bool, tools: bool, max_fanout: int = 6,
                         retrieve: bool = True) -> dict[str, Any]:
     """A compact JSON schema for constrained decoding of a planner decision.
@@ -92,7 +97,10 @@ def planner_json_schema(*, allow_divide: bool, tools: bool, max_fanout: int = 6,
             "reason": {"type": "string", "maxLength": 300},
             "query": {"type": "string", "maxLength": 300},
             "tool": {"type": "string"},
-            "tool_input": {"type": "object"},
+            # Flat arguments only: an open object let a small model nest "tool_input" inside
+            # itself until max_tokens (seen with SmolLM2-135M).
+            "tool_input": {"type": "object", "additionalProperties": TOOL_ARGUMENT,
+                           "maxProperties": 4},
             "subproblems": {
                 "type": "array",
                 "maxItems": max_fanout,

@@ -50,3 +50,13 @@ def test_an_unknown_action_is_an_error_not_a_decision():
 ])
 def test_final_answer_is_the_last_answer_line(text, answer):
     assert final_answer(text) == answer
+
+
+def test_planner_schema_keeps_tool_arguments_flat_and_few():
+    from lottery.nodes.schemas import planner_json_schema
+
+    tool_input = planner_json_schema(allow_divide=True, tools=True)["properties"]["tool_input"]
+    # A small model nested "tool_input" in itself, then repeated keys, until max_tokens.
+    assert tool_input["maxProperties"] == 4
+    kinds = {v["type"] for v in tool_input["additionalProperties"]["anyOf"]}
+    assert "object" not in kinds and "array" not in kinds
