@@ -56,7 +56,7 @@ async def planner(task: Task, runtime: Runtime[Context]) -> dict[str, Any]:
 
 def apply_decision(
     problem: Problem, decision: PlannerDecision, ctx: Context, *, allow_divide: bool,
-    allow_retrieve: bool = True,
+    allow_retrieve: bool,
 ) -> dict[str, dict[str, Any]]:
     """Tree updates for a decision; impossible decisions become a direct solve."""
     pid = problem["id"]
@@ -102,7 +102,7 @@ def _solve(problem: Problem, reason: str) -> dict[str, Any]:
     return {"decision": "solve", "reason": reason, "status": "solve"}
 
 
-def _examples(ctx: Context, allow_divide: bool, has_knowledge: bool = True) -> str:
+def _examples(ctx: Context, allow_divide: bool, has_knowledge: bool) -> str:
     shown = ["solve", *(["retrieve"] if has_knowledge else []),
              *(t for t in ctx.registry.names() if t in prompts.PLANNER_EXAMPLES)]
     if allow_divide:
@@ -110,8 +110,8 @@ def _examples(ctx: Context, allow_divide: bool, has_knowledge: bool = True) -> s
     return "\n".join(prompts.PLANNER_EXAMPLES[k] for k in shown)
 
 
-def _resources(ctx: Context, has_tools: bool, knowledge_base: str | None = None,
-               has_knowledge: bool = True) -> str:
+def _resources(ctx: Context, has_tools: bool, knowledge_base: str | None,
+               has_knowledge: bool) -> str:
     about = f" ({ctx.knowledge_description})" if ctx.knowledge_description else ""
     lines = [f"Knowledge base: {knowledge_base or ctx.knowledge_base!r}{about}."] if has_knowledge else []
     if has_tools:
