@@ -21,6 +21,7 @@ from lottery.errors import (
     ModelServerError,
     RunConflictError,
     RunNotFoundError,
+    StoreError,
 )
 from lottery.graphs import algorithm1, cot, direct
 from lottery.graphs.context import INJECTED_FIELDS, Context
@@ -266,9 +267,7 @@ async def _durable_run(memory: SqlMemory, question: str, strategy: str, ctx: Con
     except RunConflictError:
         raise
     except BaseException as exc:
-        status = "failed" if isinstance(exc, Exception) else "interrupted"
-        runs.finish(run_id, owner, status=status, error=f"{type(exc).__name__}: {exc}"[:2000],
-                    usage=recorder.usage)
+        await _record_stop(memory, run_id, owner, exc, recorder.usage)
         raise
     finally:
         await ctx.aclose()
@@ -277,6 +276,29 @@ async def _durable_run(memory: SqlMemory, question: str, strategy: str, ctx: Con
                     best_effort=result.best_effort, stop_reason=result.stop_reason,
                     usage=state.get("usage") or {})
     return result
+
+
+async def _record_stop(memory: SqlMemory, run_id: str, owner: str, exc: BaseException,
+                       usage: dict[str, int]) -> None:
+    """Mark a run that stopped on ``exc`` failed or interrupted, without hiding ``exc``.
+
+    A cancelled run may have left a checkpoint write open: it is rolled back first (the
+    record write would otherwise wait for it and fail). Shielded, so a second Ctrl-C
+    cannot cut the record short; if the record still cannot be written, the run stays
+    resumable from its checkpoints and ``exc`` says so in a note.
+    """
+    status = "failed" if isinstance(exc, Exception) else "interrupted"
+
+    async def record() -> None:
+        await memory.settle()
+        await memory.runs.call(memory.runs.finish, run_id, owner, status=status,
+                               error=f"{type(exc).__name__}: {exc}"[:2000], usage=usage)
+
+    try:
+        await asyncio.shield(record())
+    except (StoreError, asyncio.CancelledError) as failed:
+        exc.add_note(f"run {run_id} could not be marked {status} ({failed}); "
+                     f"it can still be resumed")
 
 
 class _Recorder:

@@ -597,6 +597,24 @@ class SqlMemory:
     runs: RunStore
     """The ``lottery_*`` tables."""
 
+    async def settle(self) -> None:
+        """Roll back a write transaction that a cancelled step left open on SQLite.
+
+        LangGraph's aiosqlite checkpointer runs a write and its commit as two awaits on
+        one connection; a run cancelled between them (Ctrl-C, ``task.cancel()``) keeps
+        that connection's write lock until it closes, and every other write then waits
+        out the busy timeout and fails with "database is locked". Each connection's own
+        lock is taken first, so a write of another run that is in flight completes; what
+        is rolled back is only the cancelled step, which a resume redoes.
+        """
+        for part in (self.checkpointer, self.store):
+            conn, lock = getattr(part, "conn", None), getattr(part, "lock", None)
+            if not isinstance(lock, asyncio.Lock) or not hasattr(conn, "in_transaction"):
+                continue  # PostgreSQL: psycopg rolls a cancelled transaction back itself
+            async with lock:
+                if conn.in_transaction:
+                    await conn.rollback()
+
 
 @asynccontextmanager
 async def open_memory(url: str | None = None) -> AsyncIterator[SqlMemory]:

@@ -29,12 +29,18 @@ def session_processes(sid: int) -> list[int]:
     return pids
 
 
+def _ctrl_c_as_in_a_terminal() -> None:
+    # A test run started in the background (`cmd &`, nohup) passes SIGINT on as ignored, and
+    # Python then leaves it ignored: the CLI would rightly not react. A user's terminal does not.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_stops_lottery_ask_promptly_with_exit_130_and_no_orphans(proxy):
     proxy.arm("slow", delay=60.0)  # the model call hangs until interrupted
     cli = subprocess.Popen(
         [sys.executable, "-u", "-m", "lottery.cli", "ask", "What is 2 + 2?", "--base-url", proxy.base_url],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-        env={**os.environ, "LOTTERY_REQUEST_TIMEOUT": "120"})
+        env={**os.environ, "LOTTERY_REQUEST_TIMEOUT": "120"}, preexec_fn=_ctrl_c_as_in_a_terminal)
     try:
         deadline = time.monotonic() + 60
         while proxy.stats()["requests"] < 1:  # the run is inside a model call

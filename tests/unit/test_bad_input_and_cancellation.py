@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from lottery import asolve
 from lottery.cli import app
 from lottery.errors import InputError
+from lottery.stores.sql import open_memory
 from lottery.tools import default_registry
 from tests.unit.scripted import decision, question_of, scripted, step_of
 
@@ -136,3 +137,44 @@ async def test_a_finished_thread_refuses_a_different_question_instead_of_answeri
     assert again.answer == "42" and again.usage.calls == first.usage.calls, "no new model call"
     with pytest.raises(InputError, match="already answered another question"):
         await asolve("Second?", chat_model=scripted(), checkpointer=saver, thread_id="t")
+
+
+
+async def test_a_cancelled_durable_run_is_recorded_interrupted_while_the_loop_holds_the_lock(
+        tmp_path):
+    # Recording the stop used to be a blocking write on the event loop: when a connection
+    # on that loop held SQLite's write lock (LangGraph's batched store between BEGIN and
+    # COMMIT), it waited out the busy timeout and replaced the cancellation with "database
+    # is locked" (Ctrl-C in `lottery ask` then exited 1 instead of 130).
+    async with open_memory(f"sqlite:///{tmp_path / 'memory.db'}") as memory:
+        model = scripted(delay_s=30.0)
+        task = asyncio.create_task(asolve("What is 2 + 2?", chat_model=model, memory=memory,
+                                          thread_id="held"))
+        while model.max_concurrency == 0:  # the run is inside its first model call
+            await asyncio.sleep(0.01)
+        conn = memory.store.conn
+        await conn.execute("BEGIN IMMEDIATE")
+        asyncio.get_running_loop().call_later(0.3, lambda: asyncio.ensure_future(conn.commit()))
+        start = time.monotonic()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert time.monotonic() - start < 5.0
+        assert memory.runs.get_run("held")["status"] == "interrupted"
+        result = await asolve("What is 2 + 2?", chat_model=scripted(), memory=memory,
+                              thread_id="held")
+        assert result.answer == "42" and memory.runs.get_run("held")["status"] == "done"
+
+
+async def test_settle_rolls_back_a_write_that_a_cancelled_step_left_open(tmp_path):
+    async with open_memory(f"sqlite:///{tmp_path / 'memory.db'}") as memory:
+        conn = memory.checkpointer.conn
+        await conn.execute("BEGIN IMMEDIATE")  # a checkpoint write whose commit never came
+        await conn.execute("DELETE FROM checkpoints")
+        assert conn.in_transaction
+        await memory.settle()
+        assert not conn.in_transaction
+        start = time.monotonic()  # the write lock is free again: other writers do not wait
+        await memory.runs.call(memory.runs.claim, "r", "me", question="q", strategy="direct",
+                               model="m", knowledge_base="default", settings={})
+        assert time.monotonic() - start < 5.0
