@@ -111,6 +111,14 @@ class Context:
     program_temperature: float = field(
         default=0.7, metadata={"description": "Sampling temperature of those programs."}
     )
+    solve_samples: int = field(
+        default=1,
+        metadata={"description": "Answers per solve: one greedy, the rest sampled at "
+                  "solve_temperature; the most common final answer wins (self-consistency)."},
+    )
+    solve_temperature: float = field(
+        default=0.7, metadata={"description": "Sampling temperature of those answers."}
+    )
 
     # Injected objects (Python callers and tests); never read from the environment, and
     # left out of the JSON schema that Studio renders as the assistant's settings form.
@@ -134,7 +142,7 @@ class Context:
         if self.reuse_ttl_s < 0:
             raise ConfigurationError(f"reuse_ttl_s must be 0 or more, got {self.reuse_ttl_s}")
         for name in ("max_depth", "max_calls", "max_tokens", "max_fanout", "top_k",
-                     "program_samples", "context_budget"):
+                     "program_samples", "solve_samples", "context_budget"):
             if getattr(self, name) < (0 if name == "max_depth" else 1):
                 raise ConfigurationError(f"{name} must be positive, got {getattr(self, name)}")
         if self.search_mode not in ("bm25", "vector", "hybrid"):

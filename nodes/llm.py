@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import httpx
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.runnables.config import ensure_config
 from pydantic import BaseModel, ValidationError
 
 from lottery.graphs.context import Context
@@ -26,6 +27,7 @@ from lottery.sanitize import json_safe, safe_text
 
 M = TypeVar("M", bound=BaseModel)
 
+_NUMBER = re.compile(r"^[-+]?\$?\s*[-+]?\d[\d,]*(?:\.\d+)?\s*%?$")
 _BOXED = re.compile(r"\\boxed\{((?:[^{}]|\{[^{}]*\})*)\}")
 _ANSWER_LINE = re.compile(r"^\s*(?:\**\s*)?(?:final\s+)?answer\s*[:：]\s*(.+)$", re.I | re.M)
 
@@ -82,6 +84,36 @@ async def complete(
         call.done(message)
     reply.add(message)
     return reply
+
+
+def normalize(answer: str) -> str:
+    """A vote key: numbers compare by value (``42.0`` = ``42`` = ``$42``), text by words."""
+    text = answer.strip().strip(".")
+    if _NUMBER.match(text):
+        try:
+            value = float(re.sub(r"[$,%\s]", "", text))
+        except ValueError:
+            return text.lower()
+        return repr(round(value, 4)).removesuffix(".0")
+    return " ".join(text.lower().split())
+
+
+async def sample(ctx: Context, messages: list[BaseMessage], n: int, reply: Reply, *,
+                 temperature: float) -> list[str]:
+    """One greedy completion (``n=1``), or ``n`` sampled ones in ONE request (shared prefill).
+
+    Counted as one call either way; ``temperature`` applies to the sampled ones.
+    """
+    kwargs: dict[str, Any] = {"max_tokens": ctx.max_completion_tokens}
+    if n > 1:
+        kwargs.update(n=n, temperature=temperature)
+    config = ensure_config()  # the node's callbacks (tracing) follow the call
+    result = await ctx.llm.agenerate([messages], callbacks=config.get("callbacks"),
+                                     tags=config.get("tags"), metadata=config.get("metadata"),
+                                     **kwargs)
+    generations = result.generations[0]
+    reply.add(generations[0].message)  # type: ignore[attr-defined]
+    return [g.text for g in generations]
 
 
 async def complete_structured(

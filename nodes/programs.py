@@ -14,18 +14,15 @@ import asyncio
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
-from langchain_core.runnables.config import ensure_config
 
 from lottery.graphs.context import Context
 from lottery.nodes import prompts
-from lottery.nodes.llm import Reply, complete
+from lottery.nodes.llm import Reply, complete, normalize, sample
 from lottery.tools.registry import ToolRegistry, ToolResult
 
 _FENCE = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)(?:```|\Z)", re.S | re.I)
-_NUMBER = re.compile(r"^[-+]?\$?\s*[-+]?\d[\d,]*(?:\.\d+)?\s*%?$")
 ARG_NAME = {"python": "code", "logic": "program"}
 """The argument that carries the program, per program tool."""
 
@@ -71,35 +68,6 @@ def extract_code(text: str) -> str | None:
     return body
 
 
-def normalize(answer: str) -> str:
-    """A vote key: numbers compare by value (``42.0`` = ``42`` = ``$42``), text by words."""
-    text = answer.strip().strip(".")
-    if _NUMBER.match(text):
-        try:
-            value = float(re.sub(r"[$,%\s]", "", text))
-        except ValueError:
-            return text.lower()
-        return repr(round(value, 4)).removesuffix(".0")
-    return " ".join(text.lower().split())
-
-
-async def sample(ctx: Context, messages: list[BaseMessage], n: int, reply: Reply) -> list[str]:
-    """One greedy completion (``n=1``), or ``n`` sampled ones in ONE request (shared prefill).
-
-    Counted as one call either way.
-    """
-    kwargs: dict[str, Any] = {"max_tokens": ctx.max_completion_tokens}
-    if n > 1:
-        kwargs.update(n=n, temperature=ctx.program_temperature)
-    config = ensure_config()  # the node's callbacks (tracing) follow the call
-    result = await ctx.llm.agenerate([messages], callbacks=config.get("callbacks"),
-                                     tags=config.get("tags"), metadata=config.get("metadata"),
-                                     **kwargs)
-    generations = result.generations[0]
-    reply.add(generations[0].message)  # type: ignore[attr-defined]
-    return [g.text for g in generations]
-
-
 async def run_programs(
     ctx: Context, tool: str, question: str, related: list[dict[str, str]], *, allowance: int,
 ) -> ProgramOutcome:
@@ -111,8 +79,9 @@ async def run_programs(
     # vote breaks ties in favour of the first run, so the greedy program decides ties.
     # Both requests share the prompt, which a server with prefix caching prefills once.
     batches = await asyncio.gather(
-        sample(ctx, messages, 1, outcome.reply),
-        *([sample(ctx, messages, ctx.program_samples - 1, outcome.reply)]
+        sample(ctx, messages, 1, outcome.reply, temperature=ctx.program_temperature),
+        *([sample(ctx, messages, ctx.program_samples - 1, outcome.reply,
+                 temperature=ctx.program_temperature)]
           if ctx.program_samples > 1 else []))
     texts = [t for batch in batches for t in batch]
     programs = [c for c in (extract_code(t) for t in texts) if c]

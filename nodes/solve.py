@@ -2,35 +2,62 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections import Counter
 from typing import Any
 
+from langchain_core.messages import BaseMessage
 from langgraph.runtime import Runtime
 
 from lottery.graphs.context import Context
 from lottery.graphs.state import Evidence, Problem, Task
 from lottery.nodes import prompts
 from lottery.nodes.events import emit_answer
-from lottery.nodes.llm import complete, final_answer, system_user
+from lottery.nodes.llm import Reply, complete, final_answer, normalize, sample, system_user
 from lottery.nodes.memory import remember
 
 _MAX_EVIDENCE_CHARS = 1500
 
 
 async def solve(task: Task, runtime: Runtime[Context]) -> dict[str, Any]:
-    """One model call; the reply's ``Answer:`` line is the problem's answer."""
+    """The reply's ``Answer:`` line is the problem's answer (voted on over ``solve_samples``)."""
     ctx, problem = runtime.context, task["problem"]
     user = prompts.SOLVE_USER.format(
         evidence=_evidence_block(problem["evidence"]),
         related=_related_block(task["related"]),
         question=problem["question"],
     )
-    reply = await complete(ctx, system_user(prompts.SOLVE_SYSTEM, user))
-    update = {"answer": final_answer(reply.text), "status": "done",
+    messages = system_user(prompts.SOLVE_SYSTEM, user)
+    if ctx.solve_samples > 1:
+        reply = Reply()
+        answer = await _self_consistent(ctx, messages, reply)
+    else:
+        reply = await complete(ctx, messages)
+        answer = final_answer(reply.text)
+    update = {"answer": answer, "status": "done",
               "calls": problem["calls"] + reply.usage["calls"]}
     done: Problem = {**problem, **update}  # type: ignore[typeddict-item]
     await remember(runtime.store, task["run_id"], [done])
     emit_answer(runtime, problem, update["answer"], "solve")
     return {"problems": {problem["id"]: update}, "usage": reply.usage}
+
+
+async def _self_consistent(ctx: Context, messages: list[BaseMessage], reply: Reply) -> str:
+    """Self-consistency: the final answer most of ``solve_samples`` replies agree on.
+
+    One greedy reply and ``solve_samples - 1`` sampled ones (one request, shared prefill),
+    sent together; equal answers meet by value (``42.0`` = ``$42``), and a tie goes to the
+    greedy reply, the model's single best guess.
+    """
+    greedy, sampled = await asyncio.gather(
+        sample(ctx, messages, 1, reply, temperature=0.0),
+        sample(ctx, messages, ctx.solve_samples - 1, reply, temperature=ctx.solve_temperature))
+    answers = [final_answer(t) for t in [*greedy, *sampled]]
+    counts = Counter(normalize(a) for a in answers if a)
+    if not counts:
+        return answers[0]
+    best = max(counts.values())
+    return next(a for a in answers if a and counts[normalize(a)] == best)
 
 
 def _evidence_block(evidence: list[Evidence]) -> str:

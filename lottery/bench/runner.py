@@ -90,9 +90,12 @@ class BenchConfig:
 
     @property
     def label(self) -> str:
-        """``cot``, ``algorithm1-no-tools``, ``cot+rag``: the run's name in reports."""
+        """``cot``, ``algorithm1-no-tools``, ``cot+rag``, ``algorithm1-sc5`` (answers voted
+        over 5 samples per solve): the run's name in reports."""
         name = self.strategy + ("+rag" if self.rag else "")
-        return name + "".join(f"-no-{a}" for a in sorted(self.ablate))
+        name += "".join(f"-no-{a}" for a in sorted(self.ablate))
+        samples = int(self.settings.get("solve_samples") or 1)
+        return name + (f"-sc{samples}" if samples > 1 else "")
 
 
 @dataclass(slots=True)

@@ -8,6 +8,7 @@ import pytest
 from langgraph.store.memory import InMemoryStore
 
 from lottery import asolve
+from lottery.errors import ConfigurationError
 from lottery.nodes.memory import problem_namespace
 from lottery.stores import Document, InMemoryKnowledgeBase
 from tests.unit.scripted import decision, scripted, step_of
@@ -215,3 +216,27 @@ async def test_model_text_that_is_not_valid_unicode_is_stored_not_crashed_on():
     model = scripted(answers=lambda step, user: "Answer: \ud800 caf\udce9")
     result = await asolve("Say something odd?", chat_model=model)  # durable: stored in SQLite
     assert result.answer == "? caf?"
+
+
+async def test_solve_samples_answers_with_what_most_replies_agree_on():
+    replies = iter(["Answer: 41", "Answer: $42.00", "Answer: 42", "Answer: 7", "Answer: 42"])
+    model = scripted(answers=lambda step, user: next(replies))
+    result = await asolve("What is 6 * 7?", chat_model=model, solve_samples=5, durable=False)
+    assert result.answer in {"$42.00", "42"}, "42 by value: three of five replies"
+    solves = [c for c in model.calls if step_of(c["messages"]) == "solve"]
+    assert sorted(c["kwargs"].get("n", 1) for c in solves) == [1, 4], "greedy + 4 in one request"
+    assert result.usage.calls == 3, "planner + the two solve requests"
+
+
+async def test_solve_samples_tie_goes_to_the_greedy_reply():
+    replies = iter(["Answer: 5", "Answer: 9"])
+    model = scripted(answers=lambda step, user: next(replies))
+    result = await asolve("Which?", chat_model=model, solve_samples=2, durable=False)
+    greedy = next(c for c in model.calls
+                  if step_of(c["messages"]) == "solve" and "n" not in c["kwargs"])
+    assert result.answer == greedy["reply"].removeprefix("Answer: ")
+
+
+async def test_solve_samples_must_be_positive():
+    with pytest.raises(ConfigurationError, match="solve_samples must be positive"):
+        await asolve("Which?", chat_model=scripted(), solve_samples=0, durable=False)

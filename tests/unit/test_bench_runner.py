@@ -196,3 +196,11 @@ async def test_a_bench_never_reuses_answers_from_an_earlier_bench(tmp_path):
                         suite=arithmetic_suite(2), chat_model=model)
         costs.append(len(model.calls))
     assert costs[0] == costs[1] > 2 * 4  # the second bench solved its sub-problems again
+
+
+def test_the_label_names_ablations_and_self_consistency():
+    def label(**kw):
+        return BenchConfig(suite="x", strategy="algorithm1", model="m", out="o", **kw).label
+    assert label() == "algorithm1"
+    assert label(ablate=("divide",), settings={"solve_samples": 5}) == "algorithm1-no-divide-sc5"
+    assert label(settings={"solve_samples": 1, "request_timeout": 30}) == "algorithm1"
