@@ -263,6 +263,10 @@ class Telemetry:
         attrs = dict(base)
         if params.get("max_tokens"):
             attrs["gen_ai.request.max_tokens"] = params["max_tokens"]
+        if int(params.get("n") or 1) > 1:
+            attrs["gen_ai.request.choice.count"] = int(params["n"])
+        if params.get("temperature") is not None:
+            attrs["gen_ai.request.temperature"] = float(params["temperature"])
         attrs["gen_ai.output.type"] = "json" if "response_format" in params.get("extra_body", {}) else "text"
         with self.tracer.start_as_current_span(
             f"chat {self.model}", kind=SpanKind.CLIENT, attributes=attrs,

@@ -108,10 +108,12 @@ async def sample(ctx: Context, messages: list[BaseMessage], n: int, reply: Reply
     if n > 1:
         kwargs.update(n=n, temperature=temperature)
     config = ensure_config()  # the node's callbacks (tracing) follow the call
-    result = await ctx.llm.agenerate([messages], callbacks=config.get("callbacks"),
-                                     tags=config.get("tags"), metadata=config.get("metadata"),
-                                     **kwargs)
-    generations = result.generations[0]
+    with ctx.telemetry.model_call(messages, kwargs) as call:
+        result = await ctx.llm.agenerate([messages], callbacks=config.get("callbacks"),
+                                         tags=config.get("tags"), metadata=config.get("metadata"),
+                                         **kwargs)
+        generations = result.generations[0]
+        call.done(generations[0].message)  # type: ignore[attr-defined]  # usage: the request's
     reply.add(generations[0].message)  # type: ignore[attr-defined]
     return [g.text for g in generations]
 

@@ -156,6 +156,21 @@ async def test_every_model_call_is_a_genai_chat_span_with_usage():
     assert planner_chat.attributes["gen_ai.output.type"] == "json"
 
 
+async def test_sampled_calls_are_chat_spans_too_with_their_choice_count():
+    result, spans, model = await traced_run(solve_samples=3)
+    chats = [s for s in spans if s.name.startswith("chat ")]
+    assert len(chats) == result.usage.calls == len(model.calls)
+    sampled = [s for s in chats if s.attributes.get("gen_ai.request.choice.count")]
+    solves = [s for s in spans if s.attributes.get("lottery.node") == "solve"]
+    assert len(sampled) == len(solves) == 3, "one sampled request per solved sub-problem"
+    for s in sampled:
+        assert s.attributes["gen_ai.request.choice.count"] == 2
+        assert s.attributes["gen_ai.request.temperature"] == 0.7
+        assert parent_of(s, spans).attributes["lottery.node"] == "solve"
+    assert (sum(s.attributes["gen_ai.usage.output_tokens"] for s in chats)
+            == result.usage.completion_tokens)
+
+
 async def test_server_address_and_port_come_from_the_model_server_url():
     from langchain_openai import ChatOpenAI
 
