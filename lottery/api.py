@@ -21,7 +21,6 @@ from lottery.errors import (
     ModelServerError,
     RunConflictError,
     RunNotFoundError,
-    StoreError,
 )
 from lottery.graphs import algorithm1, cot, direct
 from lottery.graphs.context import INJECTED_FIELDS, Context
@@ -283,9 +282,10 @@ async def _record_stop(memory: SqlMemory, run_id: str, owner: str, exc: BaseExce
     """Mark a run that stopped on ``exc`` failed or interrupted, without hiding ``exc``.
 
     A cancelled run may have left a checkpoint write open: it is rolled back first (the
-    record write would otherwise wait for it and fail). Shielded, so a second Ctrl-C
-    cannot cut the record short; if the record still cannot be written, the run stays
-    resumable from its checkpoints and ``exc`` says so in a note.
+    record write would otherwise wait for it and fail). Shielded, so a second
+    cancellation cannot cut the record short. If the record cannot be written, whatever
+    the reason, ``exc`` still propagates, with a note: the run stays resumable from its
+    checkpoints.
     """
     status = "failed" if isinstance(exc, Exception) else "interrupted"
 
@@ -296,7 +296,7 @@ async def _record_stop(memory: SqlMemory, run_id: str, owner: str, exc: BaseExce
 
     try:
         await asyncio.shield(record())
-    except (StoreError, asyncio.CancelledError) as failed:
+    except (Exception, asyncio.CancelledError) as failed:  # noqa: BLE001 - never hide exc
         exc.add_note(f"run {run_id} could not be marked {status} ({failed}); "
                      f"it can still be resumed")
 

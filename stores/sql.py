@@ -607,9 +607,11 @@ class SqlMemory:
         lock is taken first, so a write of another run that is in flight completes; what
         is rolled back is only the cancelled step, which a resume redoes.
         """
+        import aiosqlite
+
         for part in (self.checkpointer, self.store):
             conn, lock = getattr(part, "conn", None), getattr(part, "lock", None)
-            if not isinstance(lock, asyncio.Lock) or not hasattr(conn, "in_transaction"):
+            if not isinstance(conn, aiosqlite.Connection) or not isinstance(lock, asyncio.Lock):
                 continue  # PostgreSQL: psycopg rolls a cancelled transaction back itself
             async with lock:
                 if conn.in_transaction:
