@@ -18,6 +18,7 @@ from lottery.errors import (
     ConfigurationError,
     InputError,
     LotteryError,
+    ModelRequestError,
     ModelServerError,
     RunConflictError,
     RunNotFoundError,
@@ -353,15 +354,19 @@ def _model_errors(ctx: Context, resume_id: str | None = None) -> Iterator[None]:
             ctx.telemetry.abort(exc)
         if isinstance(exc, LotteryError) or not isinstance(exc, Exception):
             raise
-        if is_transient(exc) or type(exc).__module__.startswith("openai"):
+        import openai  # loaded by then: only a model call raises its errors
+
+        # langchain-openai re-raises the client's errors as its own subclasses of them.
+        if is_transient(exc) or isinstance(exc, openai.OpenAIError):
             resume = (f"; once it is back, resume with `lottery resume {resume_id}` (or "
                       f"thread_id={resume_id!r})" if resume_id else "")
             how = (f"failed after {MODEL_RETRY.max_attempts} attempts" if is_transient(exc)
                    else "rejected the request")
             detail = (str(exc).splitlines() or [""])[0][:300]
-            raise ModelServerError(
+            refused = isinstance(exc, openai.APIStatusError) and 400 <= exc.status_code < 500
+            raise (ModelRequestError if refused else ModelServerError)(
                 f"model server at {ctx.base_url or 'the injected chat model'} {how}: "
-                f"{type(exc).__name__}: {detail}{resume}"
+                f"{type(exc).__name__}: {detail}{'' if refused else resume}"
             ) from exc
         raise
 

@@ -31,6 +31,11 @@ class ModelServerError(LotteryError):
     """The OpenAI-compatible model server could not be reached or failed."""
 
 
+class ModelRequestError(ModelServerError):
+    """The model server answered but refused the request (HTTP 4xx: a prompt longer than the
+    model's window, an unknown model name): sending it again gives the same answer."""
+
+
 class ServerStartError(ModelServerError):
     """A local model server could not be started (port taken, crashed, timed out)."""
 

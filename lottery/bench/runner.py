@@ -21,7 +21,7 @@ from langgraph.store.memory import InMemoryStore
 
 from lottery.api import asolve
 from lottery.bench.suites import Item, SuiteData, load_suite
-from lottery.errors import ConfigurationError, LotteryError, ModelServerError
+from lottery.errors import ConfigurationError, LotteryError, ModelRequestError, ModelServerError
 from lottery.graphs.context import Context
 from lottery.stores.knowledge import InMemoryKnowledgeBase, KnowledgeBase
 from lottery.tools.registry import ToolRegistry
@@ -285,6 +285,9 @@ async def _run_item(item: Item, config: BenchConfig, settings: dict[str, Any],
     store = kwargs.pop("store", None)
     try:
         result = await asolve(question, strategy=config.strategy, store=store, **kwargs)  # type: ignore[arg-type]
+    except ModelRequestError as exc:  # refused (e.g. a prompt over the window): the item's
+        return _row(item, None, error=f"{type(exc).__name__}: {exc}",  # answer, not a retry
+                    wall=time.perf_counter() - start)
     except ModelServerError as exc:
         return exc
     except LotteryError as exc:

@@ -204,3 +204,24 @@ def test_the_label_names_ablations_and_self_consistency():
     assert label() == "algorithm1"
     assert label(ablate=("divide",), settings={"solve_samples": 5}) == "algorithm1-no-divide-sc5"
     assert label(settings={"solve_samples": 1, "request_timeout": 30}) == "algorithm1"
+
+
+def window_refusal(messages) -> str:
+    """q1's prompt is 'too long': the server refuses it with HTTP 400, as vLLM does."""
+    import httpx
+    from langchain_openai.chat_models.base import OpenAIContextOverflowError
+
+    if "What is 1 " in str(messages[-1].content):
+        response = httpx.Response(400, request=httpx.Request("POST", "http://127.0.0.1/v1"))
+        raise OpenAIContextOverflowError(
+            "This model's maximum context length is 4096 tokens.", response=response, body=None)
+    return adder(messages)
+
+
+async def test_a_refused_request_is_a_scored_error_row_not_a_dead_server(tmp_path):
+    model = ScriptedChatModel(respond=window_refusal)
+    run = await run_bench(config(tmp_path), suite=arithmetic_suite(4), chat_model=model)
+    rows = {r["id"]: r for r in read_rows(tmp_path / "run" / "rows.jsonl")}
+    assert len(rows) == 4 and run.summary["complete"], "the bench went on and finished"
+    assert rows["q1"]["correct"] is False
+    assert "ModelRequestError" in rows["q1"]["error"] and "maximum context" in rows["q1"]["error"]
