@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from typing import Any
 
@@ -64,10 +65,23 @@ def _evidence_block(evidence: list[Evidence]) -> str:
     if not evidence:
         return ""
     items = "\n".join(
-        f"[{i}] ({e['source']}) {e['content'][:_MAX_EVIDENCE_CHARS]}"
+        f"[{i}] ({e['source']}) {_call_of(e)}{e['content'][:_MAX_EVIDENCE_CHARS]}"
         for i, e in enumerate(evidence, start=1)
     )
     return prompts.EVIDENCE_BLOCK.format(items=items)
+
+
+def _call_of(evidence: Evidence) -> str:
+    """A tool result's arguments, so the model sees what the number is the result of
+    (``17 * 23 + 4 -> 395``, not a bare ``395``)."""
+    if not evidence["source"].startswith("tool:") or not evidence.get("ref"):
+        return ""
+    try:
+        args = json.loads(evidence["ref"])
+    except (TypeError, ValueError):
+        return ""
+    shown = " ".join(str(v) for v in args.values()) if isinstance(args, dict) else str(args)
+    return f"{shown[:200]} -> " if shown else ""
 
 
 def _related_block(related: list[dict[str, str]]) -> str:

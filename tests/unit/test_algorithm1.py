@@ -52,7 +52,9 @@ async def test_uses_a_tool_then_solves_with_its_result():
     q = "What is 17 * 23 + 4?"
     model = scripted(
         plans={q: decision("tool", tool="calculator", tool_input={"expression": "17 * 23 + 4"})},
-        answers=lambda step, user: "Answer: " + ("395" if "tool:calculator) 395" in user else "?"),
+        # The solve prompt shows what the number is the result of, not a bare number.
+        answers=lambda step, user: "Answer: " + (
+            "395" if "(tool:calculator) 17 * 23 + 4 -> 395" in user else "?"),
     )
     result = await asolve(q, chat_model=model)
     assert result.answer == "395"

@@ -125,12 +125,12 @@ async def test_memory_tools_write_then_read_through_the_graph_store():
         user = str(messages[1].content)
         if step_of(messages) == "merge":  # the main question's answer is sub-problem 2's
             return "Answer: " + ("7" if "read x" in user and "7" in user else "?")
-        return "Answer: " + ("7" if "(tool:memory_read) 7" in user else "ok")
+        return "Answer: " + ("7" if "(tool:memory_read) x -> 7" in user else "ok")
 
     store = InMemoryStore()
     result = await asolve(q, chat_model=ScriptedChatModel(respond=respond), store=store)
     assert result.tree["0.2"]["tool_call"]["result"]["output"] == "7"
-    assert result.answer == "7"
+    assert result.tree["0.2"]["answer"] == "7" and result.answer == "7"
     assert (await store.aget(("memory", "notes"), "x")).value == {"value": "7"}
 
 
