@@ -12,6 +12,8 @@ from __future__ import annotations
 import ast
 import json
 import re
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -98,15 +100,30 @@ def normalize(answer: str) -> str:
     return " ".join(text.lower().split())
 
 
-async def sample(ctx: Context, messages: list[BaseMessage], n: int, reply: Reply, *,
-                 temperature: float) -> list[str]:
-    """One greedy completion (``n=1``), or ``n`` sampled ones in ONE request (shared prefill).
+def majority(answers: Sequence[str]) -> tuple[int, int] | None:
+    """The index of the first answer with the most votes, and its votes (``normalize``-d
+    answers count as equal; empty ones have no vote); ``None`` when none has a vote.
 
-    Counted as one call either way; ``temperature`` applies to the sampled ones.
+    Ties go to the earliest answer: callers put their greedy answer first.
+    """
+    keys = [normalize(a) if a.strip() else None for a in answers]
+    counts = Counter(k for k in keys if k is not None)
+    if not counts:
+        return None
+    best = max(counts.values())
+    return next(i for i, k in enumerate(keys) if k is not None and counts[k] == best), best
+
+
+async def sample(ctx: Context, messages: list[BaseMessage], n: int, reply: Reply, *,
+                 temperature: float | None = None) -> list[str]:
+    """One greedy completion (``n=1``), or ``n`` sampled at ``temperature`` in ONE request
+    (shared prefill). Counted as one call either way.
     """
     kwargs: dict[str, Any] = {"max_tokens": ctx.max_completion_tokens}
     if n > 1:
-        kwargs.update(n=n, temperature=temperature)
+        kwargs["n"] = n
+        if temperature is not None:
+            kwargs["temperature"] = temperature
     config = ensure_config()  # the node's callbacks (tracing) follow the call
     with ctx.telemetry.model_call(messages, kwargs) as call:
         result = await ctx.llm.agenerate([messages], callbacks=config.get("callbacks"),

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
 from lottery.graphs.context import Context
 from lottery.nodes import prompts
-from lottery.nodes.llm import Reply, complete, normalize, sample
+from lottery.nodes.llm import Reply, complete, majority, sample
 from lottery.tools.registry import ToolRegistry, ToolResult
 
 _FENCE = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)(?:```|\Z)", re.S | re.I)
@@ -79,7 +78,7 @@ async def run_programs(
     # vote breaks ties in favour of the first run, so the greedy program decides ties.
     # Both requests share the prompt, which a server with prefix caching prefills once.
     batches = await asyncio.gather(
-        sample(ctx, messages, 1, outcome.reply, temperature=ctx.program_temperature),
+        sample(ctx, messages, 1, outcome.reply),
         *([sample(ctx, messages, ctx.program_samples - 1, outcome.reply,
                  temperature=ctx.program_temperature)]
           if ctx.program_samples > 1 else []))
@@ -106,11 +105,10 @@ async def run_programs(
 
 
 def _vote(outcome: ProgramOutcome) -> None:
-    ok = [r for r in outcome.runs if r.ok and r.output.strip()]
-    if not ok:
+    ok = [r for r in outcome.runs if r.ok]
+    voted = majority([r.output for r in ok])  # ties: the first run, the greedy program's
+    if voted is None:
         return
-    counts = Counter(normalize(r.output) for r in ok)
-    best = max(counts.values())
-    winner = next(r for r in ok if counts[normalize(r.output)] == best)  # ties: first sampled
-    outcome.answer, outcome.votes = winner.output.strip(), best
+    winner = ok[voted[0]]
+    outcome.answer, outcome.votes = winner.output.strip(), voted[1]
     outcome.program = winner.args.get("code") or winner.args.get("program")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections import Counter
 from typing import Any
 
 from langchain_core.messages import BaseMessage
@@ -14,7 +13,7 @@ from lottery.graphs.context import Context
 from lottery.graphs.state import Evidence, Problem, Task
 from lottery.nodes import prompts
 from lottery.nodes.events import emit_answer
-from lottery.nodes.llm import Reply, complete, final_answer, normalize, sample, system_user
+from lottery.nodes.llm import Reply, complete, final_answer, majority, sample, system_user
 from lottery.nodes.memory import remember
 
 _MAX_EVIDENCE_CHARS = 1500
@@ -51,14 +50,11 @@ async def _self_consistent(ctx: Context, messages: list[BaseMessage], reply: Rep
     greedy reply, the model's single best guess.
     """
     greedy, sampled = await asyncio.gather(
-        sample(ctx, messages, 1, reply, temperature=0.0),
+        sample(ctx, messages, 1, reply),
         sample(ctx, messages, ctx.solve_samples - 1, reply, temperature=ctx.solve_temperature))
     answers = [final_answer(t) for t in [*greedy, *sampled]]
-    counts = Counter(normalize(a) for a in answers if a)
-    if not counts:
-        return answers[0]
-    best = max(counts.values())
-    return next(a for a in answers if a and counts[normalize(a)] == best)
+    voted = majority(answers)
+    return answers[voted[0] if voted else 0]
 
 
 def _evidence_block(evidence: list[Evidence]) -> str:

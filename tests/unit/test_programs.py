@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from lottery.graphs.context import Context
+from lottery.nodes.llm import normalize
 from lottery.nodes.programs import (
     ProgramOutcome,
     _vote,
     extract_code,
-    normalize,
     program_messages,
     run_programs,
 )
