@@ -2,7 +2,8 @@
 # The headline comparison of README "Does the small model win?": 0.5B + Algorithm 1 against
 # 0.5B and 1.5B chain-of-thought on the same items (HotpotQA: also the 1.5B with the same
 # single retrieval, and closed-book), the ablations that explain GSM8K and SVAMP (no divide;
-# no divide with a 5-answer self-consistency vote per solve), then the report.
+# no divide with a 5-answer self-consistency vote per solve; the same vote checked against 5
+# executed programs), then the report.
 #   SMALL_URL=http://127.0.0.1:8000/v1 LARGE_URL=http://127.0.0.1:8001/v1 \
 #     benchmarks/bench_small_vs_large.sh
 # Items per suite: LIMITS (default: what the README table ran); LIMIT=N for every suite.
@@ -30,6 +31,8 @@ for pair in $LIMITS; do
   if [ "$suite" = gsm8k ] || [ "$suite" = svamp ]; then  # several calls: a 5-answer vote per solve
     bench "$suite" "$SMALL" "$SMALL_URL" algorithm1-no-divide-sc5 --strategy algorithm1 \
       --ablate divide --set solve_samples=5
+    bench "$suite" "$SMALL" "$SMALL_URL" algorithm1-no-divide-sc5-checked-python \
+      --strategy algorithm1 --ablate divide --set solve_samples=5 --set solve_check=python
   fi
   if [ -n "${LARGE_URL:-}" ]; then
     bench "$suite" "$LARGE" "$LARGE_URL" cot --strategy cot

@@ -119,6 +119,12 @@ class Context:
     solve_temperature: float = field(
         default=0.7, metadata={"description": "Sampling temperature of those answers."}
     )
+    solve_check: str = field(
+        default="",
+        metadata={"description": "A program tool (python or logic) that checks each solve: "
+                  "its executed programs' answers and the solve's answers are voted on "
+                  "together, a value both reached winning. Empty: no check."},
+    )
 
     # Injected objects (Python callers and tests); never read from the environment, and
     # left out of the JSON schema that Studio renders as the assistant's settings form.
@@ -145,6 +151,10 @@ class Context:
                      "program_samples", "solve_samples", "context_budget"):
             if getattr(self, name) < (0 if name == "max_depth" else 1):
                 raise ConfigurationError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.solve_check not in ("", "python", "logic"):
+            raise ConfigurationError(
+                f"solve_check must be python, logic or empty, got {self.solve_check!r}"
+            )
         if self.search_mode not in ("bm25", "vector", "hybrid"):
             raise ConfigurationError(
                 f"search_mode must be bm25, vector or hybrid, got {self.search_mode!r}"

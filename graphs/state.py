@@ -72,6 +72,9 @@ class Problem(TypedDict):
     """For ``reuse``: the run and problem whose answer was served, and the calls it had cost."""
     memorized: NotRequired[bool]
     """True once the answer is in memory M for reuse by later problems and runs."""
+    check: NotRequired[dict[str, Any]]
+    """With ``solve_check``: the worded and executed candidates, and the support of the
+    chosen answer (``words``, ``programs`` votes)."""
 
 
 class Usage(TypedDict, total=False):

@@ -114,6 +114,70 @@ def majority(answers: Sequence[str]) -> tuple[int, int] | None:
     return next(i for i, k in enumerate(keys) if k is not None and counts[k] == best), best
 
 
+_LAST_NUMBER = re.compile(r"[-+]?\$?\d[\d,]*(?:\.\d+)?")
+_LETTER = re.compile(r"[A-Z]")
+_OPTION_LEAD = re.compile(r"\s*\(?([A-Z])(?:[).:]|\s*$)")
+_OPTION_NAMED = re.compile(r"\b(?i:option|answer is)\s*\(?([A-Z])\b")
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """The answer :func:`cross_check` chose, and who supports it."""
+
+    answer: str
+    words: int
+    """Worded (reasoned) answers with its value."""
+    programs: int
+    """Executed programs with its value."""
+
+    @property
+    def agreed(self) -> bool:
+        """Both ways of answering reached it: the program checks the reasoning."""
+        return self.words > 0 and self.programs > 0
+
+
+def cross_check(words: Sequence[str], programs: Sequence[str]) -> Checked | None:
+    """Check reasoned answers against executed programs' answers for the same question.
+
+    A value that both a program run and a worded answer reached wins over any value only
+    one side reached, however often; among those, the most votes in all wins, ties going
+    to the earliest (callers put the greedy program and the greedy answer first). When a
+    program answered with a number, a worded answer that is a sentence around a number ("He
+    made $70,000.") counts as its last number; when they printed option letters, as the
+    letter it opens with or names ("B) False", "option B"). ``None`` when neither side
+    answered.
+    """
+    shown = [p.strip().strip(".") for p in programs if p.strip()]
+    kind = ("number" if any(_NUMBER.match(p) for p in shown)
+            else "letter" if shown and all(_LETTER.fullmatch(p) for p in shown) else "text")
+    prog_keys = [normalize(p) if p.strip() else None for p in programs]
+    word_keys = [_word_key(w, kind) for w in words]
+    counts_p = Counter(k for k in prog_keys if k is not None)
+    counts_w = Counter(k for k in word_keys if k is not None)
+    order = [(k, p) for k, p in zip(prog_keys, programs, strict=True) if k is not None]
+    order += [(k, w) for k, w in zip(word_keys, words, strict=True) if k is not None]
+    if not order:
+        return None
+    agreed = {k for k in counts_p if k in counts_w}
+    pool = [(k, text) for k, text in order if k in agreed] or order
+    best = max(counts_p[k] + counts_w[k] for k, _ in pool)
+    key, text = next((k, t) for k, t in pool if counts_p[k] + counts_w[k] == best)
+    return Checked(answer=text.strip(), words=counts_w[key], programs=counts_p[key])
+
+
+def _word_key(answer: str, kind: str) -> str | None:
+    """A worded answer's vote key, read the way the programs answered (see cross_check)."""
+    if not answer.strip():
+        return None
+    if kind == "number" and not _NUMBER.match(answer.strip().strip(".")):
+        found = _LAST_NUMBER.findall(answer)
+        return normalize(found[-1]) if found else normalize(answer)
+    if kind == "letter":
+        m = _OPTION_LEAD.match(answer) or _OPTION_NAMED.search(answer)
+        return m.group(1).lower() if m else normalize(answer)
+    return normalize(answer)
+
+
 async def sample(ctx: Context, messages: list[BaseMessage], n: int, reply: Reply, *,
                  temperature: float | None = None) -> list[str]:
     """One greedy completion (``n=1``), or ``n`` sampled at ``temperature`` in ONE request

@@ -10,17 +10,27 @@ from langchain_core.messages import BaseMessage
 from langgraph.runtime import Runtime
 
 from lottery.graphs.context import Context
-from lottery.graphs.state import Evidence, Problem, Task
+from lottery.graphs.state import Evidence, Problem, Task, add_usage
 from lottery.nodes import prompts
 from lottery.nodes.events import emit_answer
-from lottery.nodes.llm import Reply, complete, final_answer, majority, sample, system_user
+from lottery.nodes.llm import (
+    Reply,
+    complete,
+    cross_check,
+    final_answer,
+    majority,
+    sample,
+    system_user,
+)
 from lottery.nodes.memory import remember
+from lottery.nodes.programs import ProgramOutcome, run_programs
 
 _MAX_EVIDENCE_CHARS = 1500
 
 
 async def solve(task: Task, runtime: Runtime[Context]) -> dict[str, Any]:
-    """The reply's ``Answer:`` line is the problem's answer (voted on over ``solve_samples``)."""
+    """The reply's ``Answer:`` line is the problem's answer (voted on over ``solve_samples``,
+    checked against executed programs with ``solve_check``)."""
     ctx, problem = runtime.context, task["problem"]
     user = prompts.SOLVE_USER.format(
         evidence=_evidence_block(problem["evidence"]),
@@ -28,33 +38,61 @@ async def solve(task: Task, runtime: Runtime[Context]) -> dict[str, Any]:
         question=problem["question"],
     )
     messages = system_user(prompts.SOLVE_SYSTEM, user)
-    if ctx.solve_samples > 1:
-        reply = Reply()
-        answer = await _self_consistent(ctx, messages, reply)
+    reply, extra = Reply(), {}
+    check = ctx.solve_check if ctx.solve_check in ctx.registry else ""
+    if check:
+        answers, outcome = await asyncio.gather(
+            _answers(ctx, messages, reply),
+            run_programs(ctx, check, problem["question"], task["related"],
+                         allowance=task["allowance"]))
+        answer, extra = _checked(problem, check, answers, outcome)
+        reply.usage = add_usage(reply.usage, outcome.reply.usage)
+    elif ctx.solve_samples > 1:
+        answers = await _answers(ctx, messages, reply)
+        voted = majority(answers)
+        answer = answers[voted[0] if voted else 0]  # a tie goes to the greedy reply
     else:
         reply = await complete(ctx, messages)
         answer = final_answer(reply.text)
     update = {"answer": answer, "status": "done",
-              "calls": problem["calls"] + reply.usage["calls"]}
+              "calls": problem["calls"] + reply.usage["calls"], **extra}
     done: Problem = {**problem, **update}  # type: ignore[typeddict-item]
     await remember(runtime.store, task["run_id"], [done])
     emit_answer(runtime, problem, update["answer"], "solve")
     return {"problems": {problem["id"]: update}, "usage": reply.usage}
 
 
-async def _self_consistent(ctx: Context, messages: list[BaseMessage], reply: Reply) -> str:
-    """Self-consistency: the final answer most of ``solve_samples`` replies agree on.
+async def _answers(ctx: Context, messages: list[BaseMessage], reply: Reply) -> list[str]:
+    """The final answers of one greedy reply and ``solve_samples - 1`` sampled ones.
 
-    One greedy reply and ``solve_samples - 1`` sampled ones (one request, shared prefill),
-    sent together; equal answers meet by value (``42.0`` = ``$42``), and a tie goes to the
-    greedy reply, the model's single best guess.
+    The samples go in one request (shared prefill), sent together with the greedy one;
+    the greedy answer comes first, so votes that tie go to the model's single best guess.
     """
-    greedy, sampled = await asyncio.gather(
-        sample(ctx, messages, 1, reply),
-        sample(ctx, messages, ctx.solve_samples - 1, reply, temperature=ctx.solve_temperature))
-    answers = [final_answer(t) for t in [*greedy, *sampled]]
-    voted = majority(answers)
-    return answers[voted[0] if voted else 0]
+    requests = [sample(ctx, messages, 1, reply)]
+    if ctx.solve_samples > 1:
+        requests.append(sample(ctx, messages, ctx.solve_samples - 1, reply,
+                               temperature=ctx.solve_temperature))
+    batches = await asyncio.gather(*requests)
+    return [final_answer(t) for batch in batches for t in batch]
+
+
+def _checked(problem: Problem, tool: str, answers: list[str],
+             outcome: ProgramOutcome) -> tuple[str, dict[str, Any]]:
+    """The cross-checked answer, and the fields that record the check on the problem."""
+    executed = [r.output.strip() for r in outcome.runs if r.ok]
+    chosen = cross_check(answers, executed)
+    answer = chosen.answer if chosen else ""
+    support = {"words": chosen.words, "programs": chosen.programs} if chosen else {}
+    fields: dict[str, Any] = {"check": {
+        "tool": tool, "answers": answers, "programs": executed,
+        "failed_programs": len(outcome.runs) - len(executed), "support": support}}
+    if executed:  # the program's result is evidence of the answer, as a tool step's is
+        content = (f"{outcome.answer} ({outcome.votes} of {len(outcome.runs)} programs agree); "
+                   f"chosen {answer!r}: {support['words']} of {len(answers)} reasoned answers "
+                   f"and {support['programs']} programs reach it")
+        fields["evidence"] = problem["evidence"] + [Evidence(
+            source=f"tool:{tool}", content=content, ref=outcome.program or "", ok=True)]
+    return answer, fields
 
 
 def _evidence_block(evidence: list[Evidence]) -> str:

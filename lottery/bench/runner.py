@@ -91,11 +91,14 @@ class BenchConfig:
     @property
     def label(self) -> str:
         """``cot``, ``algorithm1-no-tools``, ``cot+rag``, ``algorithm1-sc5`` (answers voted
-        over 5 samples per solve): the run's name in reports."""
+        over 5 samples per solve), ``…-checked-python`` (``solve_check``): the run's name
+        in reports."""
         name = self.strategy + ("+rag" if self.rag else "")
         name += "".join(f"-no-{a}" for a in sorted(self.ablate))
         samples = int(self.settings.get("solve_samples") or 1)
-        return name + (f"-sc{samples}" if samples > 1 else "")
+        name += f"-sc{samples}" if samples > 1 else ""
+        check = self.settings.get("solve_check")
+        return name + (f"-checked-{check}" if check else "")
 
 
 @dataclass(slots=True)
@@ -293,13 +296,14 @@ async def _run_item(item: Item, config: BenchConfig, settings: dict[str, Any],
     except LotteryError as exc:
         return _row(item, None, error=f"{type(exc).__name__}: {exc}",
                     wall=time.perf_counter() - start)
-    u = result.usage
+    u, root = result.usage, result.tree.get("0") or {}
     return _row(item, result.answer, wall=u.wall_time_s, calls=u.calls,
                 prompt_tokens=u.prompt_tokens, completion_tokens=u.completion_tokens,
                 tree_size=len(result.tree),
                 depth=max((p["depth"] for p in result.tree.values()), default=0),
                 best_effort=result.best_effort, fallbacks=u.fallbacks, repairs=u.repairs,
-                decision=(result.tree.get("0") or {}).get("decision"))
+                decision=root.get("decision"),
+                **({"check": root["check"]} if "check" in root else {}))
 
 
 def _row(item: Item, prediction: str | None, *, wall: float, error: str | None = None,

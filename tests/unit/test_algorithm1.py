@@ -9,8 +9,10 @@ from langgraph.store.memory import InMemoryStore
 
 from lottery import asolve
 from lottery.errors import ConfigurationError
+from lottery.nodes import prompts
 from lottery.nodes.memory import problem_namespace
 from lottery.stores import Document, InMemoryKnowledgeBase
+from lottery.testing import ScriptedChatModel
 from tests.unit.scripted import decision, scripted, step_of
 
 Q = "What is the capital of the country where the Eiffel Tower stands?"
@@ -242,3 +244,29 @@ async def test_solve_samples_tie_goes_to_the_greedy_reply():
 async def test_solve_samples_must_be_positive():
     with pytest.raises(ConfigurationError, match="solve_samples must be positive"):
         await asolve("Which?", chat_model=scripted(), solve_samples=0, durable=False)
+
+
+async def test_solve_check_runs_programs_and_keeps_the_answer_they_confirm():
+    """The reasoning's majority (41) loses to the one reasoned answer a program confirms."""
+    replies = iter(["Answer: 41", "Answer: 41", "Answer: So he pays $42 in all."])
+    solve = scripted(answers=lambda step, user: next(replies)).respond
+
+    def model_reply(messages):
+        if str(messages[0].content) == prompts.PAL_SYSTEM:
+            return "```python\nprint(6 * 7)\n```"
+        return solve(messages)
+
+    model = ScriptedChatModel(respond=model_reply)
+    result = await asolve("What is 6 * 7?", chat_model=model, solve_samples=3,
+                          solve_check="python", program_samples=2, durable=False)
+    assert result.answer == "42"
+    check = result.root["check"]
+    assert check["answers"] == ["41", "41", "So he pays $42 in all."]
+    assert check["programs"] == ["42", "42"] and check["support"] == {"words": 1, "programs": 2}
+    assert result.root["evidence"][-1]["source"] == "tool:python"
+    assert result.usage.calls == 5, "planner + greedy and sampled answers + greedy and sampled programs"
+
+
+async def test_solve_check_must_name_a_program_tool():
+    with pytest.raises(ConfigurationError, match="solve_check must be python, logic or empty"):
+        await asolve("Which?", chat_model=scripted(), solve_check="calculator", durable=False)

@@ -204,6 +204,8 @@ def test_the_label_names_ablations_and_self_consistency():
     assert label() == "algorithm1"
     assert label(ablate=("divide",), settings={"solve_samples": 5}) == "algorithm1-no-divide-sc5"
     assert label(settings={"solve_samples": 1, "request_timeout": 30}) == "algorithm1"
+    assert (label(ablate=("divide",), settings={"solve_samples": 5, "solve_check": "python"})
+            == "algorithm1-no-divide-sc5-checked-python")
 
 
 def window_refusal(messages) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lottery.graphs.context import Context
-from lottery.nodes.llm import normalize
+from lottery.nodes.llm import cross_check, normalize
 from lottery.nodes.programs import (
     ProgramOutcome,
     _vote,
@@ -80,3 +80,29 @@ async def test_programs_are_one_greedy_request_then_one_sampled_request():
     assert "temperature" not in greedy["kwargs"]  # the model's default (0: greedy)
     assert sampled["kwargs"]["n"] == 4 and sampled["kwargs"]["temperature"] == 0.7
     assert outcome.reply.usage["calls"] == 2
+
+
+@pytest.mark.parametrize("words,programs,expected", [
+    # a value both ways reached beats a value only the reasoning reached, however often
+    (["41", "41", "41", "He pays $42."], ["42", "40"], ("42", 1, 1)),
+    # a worded sentence counts as its last number when the programs answered in numbers
+    (["Josh made a profit of $70,000."], ["70000.0"], ("70000.0", 1, 1)),
+    # no agreement: the most votes in all, ties to the first program (the greedy one)
+    (["5", "6"], ["7", "8"], ("7", 0, 1)),
+    (["5", "5"], ["7", "8"], ("5", 2, 0)),
+    # no program ran: plain self-consistency
+    (["5", "6", "6"], [], ("6", 2, 0)),
+    # logic answers compare as words, or as option letters when the programs print letters
+    (["False", "Unknown"], ["unknown"], ("unknown", 1, 1)),
+    (["A) True", "The answer is C.", "A robe is C"], ["C", "B"], ("C", 1, 1)),
+    (["(B) False", "B"], ["A"], ("(B) False", 2, 0)),
+])
+def test_cross_check_prefers_a_value_that_programs_and_reasoning_both_reach(
+        words, programs, expected):
+    checked = cross_check(words, programs)
+    assert (checked.answer, checked.words, checked.programs) == expected
+    assert checked.agreed == (expected[1] > 0 and expected[2] > 0)
+
+
+def test_cross_check_has_nothing_to_choose_without_answers():
+    assert cross_check(["", " "], []) is None
