@@ -158,16 +158,19 @@ async def build_knowledge(suite: SuiteData) -> KnowledgeBase | None:
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
-    """Rows of a ``rows.jsonl``; a torn last line (the bench was killed mid-write) is dropped."""
+    """Rows of a ``rows.jsonl``, one per item: a torn last line (the bench was killed
+    mid-write) is dropped, and an item written twice (two benches on one folder) counts once,
+    as first written."""
     if not path.is_file():
         return []
-    rows = []
+    rows: dict[str, dict[str, Any]] = {}
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
-            rows.append(json.loads(line))
+            row = json.loads(line)
         except json.JSONDecodeError:
             continue
-    return rows
+        rows.setdefault(str(row.get("id")), row)
+    return list(rows.values())
 
 
 async def run_bench(

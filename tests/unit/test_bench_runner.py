@@ -227,3 +227,10 @@ async def test_a_refused_request_is_a_scored_error_row_not_a_dead_server(tmp_pat
     assert len(rows) == 4 and run.summary["complete"], "the bench went on and finished"
     assert rows["q1"]["correct"] is False
     assert "ModelRequestError" in rows["q1"]["error"] and "maximum context" in rows["q1"]["error"]
+
+
+def test_an_item_written_twice_counts_once(tmp_path):
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"id": "a", "correct": true}\n{"id": "b", "correct": false}\n'
+                    '{"id": "a", "correct": false}\n', encoding="utf-8")
+    assert read_rows(rows) == [{"id": "a", "correct": True}, {"id": "b", "correct": False}]
