@@ -3,7 +3,7 @@
 # 0.5B and 1.5B chain-of-thought on the same items (HotpotQA: also the 1.5B with the same
 # single retrieval, and closed-book), the ablations that explain GSM8K and SVAMP (no divide;
 # no divide with a 5-answer self-consistency vote per solve; the same vote checked against 5
-# executed programs), then the report.
+# executed programs, or on ProofWriter against z3 programs), then the report.
 #   SMALL_URL=http://127.0.0.1:8000/v1 LARGE_URL=http://127.0.0.1:8001/v1 \
 #     benchmarks/bench_small_vs_large.sh
 # Items per suite: LIMITS (default: what the README table ran); LIMIT=N for every suite.
@@ -33,6 +33,10 @@ for pair in $LIMITS; do
       --ablate divide --set solve_samples=5
     bench "$suite" "$SMALL" "$SMALL_URL" algorithm1-no-divide-sc5-checked-python \
       --strategy algorithm1 --ablate divide --set solve_samples=5 --set solve_check=python
+  fi
+  if [ "$suite" = proofwriter ]; then  # the same, checked by the z3 logic solver
+    bench "$suite" "$SMALL" "$SMALL_URL" algorithm1-no-divide-sc5-checked-logic \
+      --strategy algorithm1 --ablate divide --set solve_samples=5 --set solve_check=logic
   fi
   if [ -n "${LARGE_URL:-}" ]; then
     bench "$suite" "$LARGE" "$LARGE_URL" cot --strategy cot
