@@ -39,7 +39,8 @@ async def solve(task: Task, runtime: Runtime[Context]) -> dict[str, Any]:
     )
     messages = system_user(prompts.SOLVE_SYSTEM, user)
     reply, extra = Reply(), {}
-    check = ctx.solve_check if ctx.solve_check in ctx.registry else ""
+    # no check when the tool is not in the tool set C (e.g. `--ablate tools`)
+    check = ctx.solve_check if ctx.solve_check and ctx.solve_check in ctx.registry else ""
     if check:
         answers, outcome = await asyncio.gather(
             _answers(ctx, messages, reply),
