@@ -38,6 +38,11 @@ class ProgramOutcome:
     runs: list[ToolResult] = field(default_factory=list)
     reply: Reply = field(default_factory=Reply)
 
+    @property
+    def summary(self) -> str:
+        """The voted answer and its support, as evidence shows it: ``18 (5 of 5 programs agree)``."""
+        return f"{self.answer} ({self.votes} of {len(self.runs)} programs agree)"
+
 
 def program_messages(tool: str, question: str, related: list[dict[str, str]]) -> list[BaseMessage]:
     """The few-shot prompt that asks for a program for ``tool``."""

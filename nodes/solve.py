@@ -88,9 +88,8 @@ def _checked(problem: Problem, tool: str, answers: list[str],
         "tool": tool, "answers": answers, "programs": executed,
         "failed_programs": len(outcome.runs) - len(executed), "support": support}}
     if executed:  # the program's result is evidence of the answer, as a tool step's is
-        content = (f"{outcome.answer} ({outcome.votes} of {len(outcome.runs)} programs agree); "
-                   f"chosen {answer!r}: {support['words']} of {len(answers)} reasoned answers "
-                   f"and {support['programs']} programs reach it")
+        content = (f"{outcome.summary}; chosen {answer!r}: {support['words']} of "
+                   f"{len(answers)} reasoned answers and {support['programs']} programs reach it")
         fields["evidence"] = problem["evidence"] + [Evidence(
             source=f"tool:{tool}", content=content, ref=outcome.program or "", ok=True)]
     return answer, fields

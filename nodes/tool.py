@@ -42,7 +42,7 @@ async def _program_tool(task: Task, runtime: Runtime[Context], name: str) -> dic
             "result": {"tool": name, "ok": out.answer is not None, "output": out.answer or "",
                        "votes": out.votes, "candidates": candidates}}
     if out.answer is not None:
-        content = f"{out.answer} ({out.votes} of {len(out.runs)} programs agree)"
+        content = out.summary
     else:
         errors = "; ".join(sorted({c["error"] or "no output" for c in candidates})) or "no program"
         content = f"error: no program ran: {errors}"[:1500]
