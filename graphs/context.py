@@ -63,6 +63,12 @@ class Context:
     max_completion_tokens: int = field(
         default=384, metadata={"description": "Most tokens one model answer may have."}
     )
+    context_window: int = field(
+        default=4096,
+        metadata={"description": "Tokens one request may hold, prompt and answer together (the "
+                  "server's max model length); evidence and earlier results are shortened to "
+                  "fit."},
+    )
     max_input_chars: int = field(
         default=20000, metadata={"description": "Longest question accepted, in characters."}
     )
@@ -148,7 +154,7 @@ class Context:
         if self.reuse_ttl_s < 0:
             raise ConfigurationError(f"reuse_ttl_s must be 0 or more, got {self.reuse_ttl_s}")
         for name in ("max_depth", "max_calls", "max_tokens", "max_fanout", "top_k",
-                     "program_samples", "solve_samples", "context_budget"):
+                     "program_samples", "solve_samples", "context_budget", "context_window"):
             if getattr(self, name) < (0 if name == "max_depth" else 1):
                 raise ConfigurationError(f"{name} must be positive, got {getattr(self, name)}")
         if self.solve_check not in ("", "python", "logic"):

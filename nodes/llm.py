@@ -52,6 +52,38 @@ class Reply:
         self.text = safe_text(text)  # no NUL / lone surrogates: every store refuses them
 
 
+CHARS_PER_TOKEN = 3
+"""Characters per token assumed when fitting a prompt to the window without a tokenizer: a
+safe floor for English on BPE tokenizers (about 4 on average; numbers and code run shorter)."""
+
+_TEMPLATE_TOKENS = 64
+"""Tokens a chat template adds around the messages (role markers), with a margin."""
+
+
+def room(ctx: Context, *fixed: str, max_tokens: int | None = None) -> int:
+    """Characters left in one request's window (``ctx.context_window``) for a prompt's
+    shortenable parts, once its ``fixed`` text and the answer's tokens are in."""
+    tokens = ctx.context_window - (max_tokens or ctx.max_completion_tokens) - _TEMPLATE_TOKENS
+    return max(0, tokens * CHARS_PER_TOKEN - sum(len(f) for f in fixed))
+
+
+def fit(texts: Sequence[str], room: int) -> list[str]:
+    """``texts`` shortened to ``room`` characters in all, longest first: every text longer
+    than one common length is cut to it (ending in "…"), so short ones (a number, a name)
+    stay whole and the long ones share what is left equally."""
+    if sum(map(len, texts)) <= room:
+        return list(texts)
+    left, cap = room, 0
+    lengths = sorted(len(t) for t in texts)
+    for i, length in enumerate(lengths):
+        share = left // (len(lengths) - i)
+        if length > share:
+            cap = share
+            break
+        left -= length
+    return [t if len(t) <= cap else t[: max(cap - 1, 0)] + "…" for t in texts]
+
+
 def is_transient(exc: BaseException) -> bool:
     """Errors worth retrying: the server is unreachable, slow, overloaded or failed (5xx)."""
     try:

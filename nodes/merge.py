@@ -10,16 +10,18 @@ from lottery.graphs.context import Context
 from lottery.graphs.state import Problem, Task
 from lottery.nodes import prompts
 from lottery.nodes.events import emit_answer
-from lottery.nodes.llm import complete, final_answer, system_user
+from lottery.nodes.llm import complete, final_answer, fit, room, system_user
 from lottery.nodes.memory import remember
 
 
 async def merge(task: Task, runtime: Runtime[Context]) -> dict[str, Any]:
     """One model call over the sub-answers; writes the parent and its children to memory M."""
     ctx, problem = runtime.context, task["problem"]
-    items = "\n".join(
-        f"{i}. {r['question']} -> {r['answer']}" for i, r in enumerate(task["related"], start=1)
-    )
+    lines = [f"{r['question']} -> {r['answer']}" for r in task["related"]]
+    fixed = prompts.MERGE_USER.format(items="", question=problem["question"])
+    marks = sum(len(f"{i}. \n") for i in range(1, len(lines) + 1))
+    shown = fit(lines, room(ctx, prompts.MERGE_SYSTEM, fixed, " " * marks))
+    items = "\n".join(f"{i}. {line}" for i, line in enumerate(shown, start=1))
     user = prompts.MERGE_USER.format(items=items, question=problem["question"])
     reply = await complete(ctx, system_user(prompts.MERGE_SYSTEM, user))
     usage = dict(reply.usage)

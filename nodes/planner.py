@@ -10,7 +10,7 @@ from lottery.graphs.context import Context
 from lottery.graphs.state import Problem, Task, new_problem
 from lottery.nodes import prompts
 from lottery.nodes.events import emit_decision
-from lottery.nodes.llm import complete_structured, system_user
+from lottery.nodes.llm import complete_structured, fit, room, system_user
 from lottery.nodes.schemas import PlannerDecision, planner_json_schema
 
 PLANNER_MAX_TOKENS = 256
@@ -23,19 +23,20 @@ async def planner(task: Task, runtime: Runtime[Context]) -> dict[str, Any]:
     allow_divide = problem["depth"] < task.get("max_depth", ctx.max_depth)
     has_tools = len(ctx.registry) > 0
     has_knowledge = await ctx.has_knowledge(task.get("knowledge_base"))
-    messages = system_user(
-        prompts.PLANNER_SYSTEM.format(
-            retrieve_line=prompts.PLANNER_RETRIEVE_LINE if has_knowledge else "",
-            tool_line=prompts.PLANNER_TOOL_LINE if has_tools else "",
-            max_fanout=ctx.max_fanout,
-            resources=_resources(ctx, has_tools, task.get("knowledge_base"), has_knowledge),
-            examples=_examples(ctx, allow_divide, has_knowledge),
-        ),
-        prompts.PLANNER_USER.format(
-            goal_line=prompts.GOAL_LINE.format(goal=task["goal"]) if problem["depth"] else "",
-            question=problem["question"],
-        ),
+    system = prompts.PLANNER_SYSTEM.format(
+        retrieve_line=prompts.PLANNER_RETRIEVE_LINE if has_knowledge else "",
+        tool_line=prompts.PLANNER_TOOL_LINE if has_tools else "",
+        max_fanout=ctx.max_fanout,
+        resources=_resources(ctx, has_tools, task.get("knowledge_base"), has_knowledge),
+        examples=_examples(ctx, allow_divide, has_knowledge),
     )
+    goal_line = ""
+    if problem["depth"]:  # the root question, shortened to fit the window: it is background
+        fixed = prompts.GOAL_LINE.format(goal="") + problem["question"]
+        (goal,) = fit([task["goal"]], room(ctx, system, fixed, max_tokens=PLANNER_MAX_TOKENS))
+        goal_line = prompts.GOAL_LINE.format(goal=goal)
+    messages = system_user(
+        system, prompts.PLANNER_USER.format(goal_line=goal_line, question=problem["question"]))
     decision, reply, error = await complete_structured(
         ctx, messages, PlannerDecision, allowance=task["allowance"],
         json_schema=planner_json_schema(allow_divide=allow_divide, tools=has_tools,

@@ -18,7 +18,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 
 from lottery.graphs.context import Context
 from lottery.nodes import prompts
-from lottery.nodes.llm import Reply, complete, majority, sample
+from lottery.nodes.llm import Reply, complete, fit, majority, room, sample
 from lottery.tools.registry import ToolRegistry, ToolResult
 
 _FENCE = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)(?:```|\Z)", re.S | re.I)
@@ -44,15 +44,19 @@ class ProgramOutcome:
         return f"{self.answer} ({self.votes} of {len(self.runs)} programs agree)"
 
 
-def program_messages(tool: str, question: str, related: list[dict[str, str]]) -> list[BaseMessage]:
-    """The few-shot prompt that asks for a program for ``tool``."""
+def program_messages(ctx: Context, tool: str, question: str,
+                     related: list[dict[str, str]]) -> list[BaseMessage]:
+    """The few-shot prompt that asks for a program for ``tool``; earlier results are
+    shortened to fit the window."""
     system, examples = ((prompts.LOGIC_SYSTEM, prompts.LOGIC_EXAMPLES) if tool == "logic"
                         else (prompts.PAL_SYSTEM, prompts.PAL_EXAMPLES))
     messages: list[BaseMessage] = [SystemMessage(system)]
     for q, a in examples:
         messages += [HumanMessage(prompts.PROGRAM_USER.format(related="", question=q)),
                      AIMessage(a)]
-    known = "".join(f"Known: {r['question']} -> {r['answer']}\n" for r in related)
+    lines = [f"{r['question']} -> {r['answer']}" for r in related]
+    fixed = [str(m.content) for m in messages] + [question, " " * len("Known: \n") * len(lines)]
+    known = "".join(f"Known: {line}\n" for line in fit(lines, room(ctx, *fixed)))
     messages.append(HumanMessage(prompts.PROGRAM_USER.format(related=known, question=question)))
     return messages
 
@@ -77,7 +81,7 @@ async def run_programs(
 ) -> ProgramOutcome:
     """Sample programs for ``tool``, run them, vote; fix once on failure if allowed."""
     registry: ToolRegistry = ctx.registry
-    messages = program_messages(tool, question, related)
+    messages = program_messages(ctx, tool, question, related)
     outcome = ProgramOutcome(answer=None, program=None)
     # One greedy program (the model's best guess) first, then samples for the vote: the
     # vote breaks ties in favour of the first run, so the greedy program decides ties.

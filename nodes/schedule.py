@@ -23,11 +23,14 @@ from lottery.errors import InputError
 from lottery.graphs.context import Context
 from lottery.graphs.state import Evidence, Problem, State, Task, new_problem
 from lottery.nodes.events import emit_answer, emit_decision
+from lottery.nodes.llm import fit
 from lottery.nodes.memory import memorize_answer, recall_answer
 from lottery.nodes.preprocess import attach_context
 
 ROOT = "0"
 _REF = re.compile(r"#(\d+)")
+_SUBSTITUTED_CHARS = 300
+"""Longest answer written into a later sub-question's ``#k``."""
 _MODEL_STEPS = {"pending": "planner", "tool": "tool", "solve": "solve", "merge": "merge"}
 
 Step = Literal["planner", "retrieve", "tool", "solve", "merge", "finalize"]
@@ -251,11 +254,14 @@ def _deps_done(p: Problem, problems: dict[str, Problem]) -> bool:
 
 
 def _substitute(p: Problem, problems: dict[str, Problem]) -> str:
-    """Write the answers of earlier siblings into ``#k`` references."""
+    """Write the answers of earlier siblings into ``#k`` references (a rambling answer
+    shortened: the question must stay a question)."""
 
     def repl(m: re.Match[str]) -> str:
         sibling = problems.get(f"{p['parent']}.{m.group(1)}")
-        return sibling["answer"] if sibling and sibling.get("answer") else m.group(0)
+        if not sibling or not sibling.get("answer"):
+            return m.group(0)
+        return fit([sibling["answer"]], _SUBSTITUTED_CHARS)[0]
 
     return _REF.sub(repl, p["template"])
 

@@ -18,7 +18,9 @@ from lottery.nodes.llm import (
     complete,
     cross_check,
     final_answer,
+    fit,
     majority,
+    room,
     sample,
     system_user,
 )
@@ -32,12 +34,7 @@ async def solve(task: Task, runtime: Runtime[Context]) -> dict[str, Any]:
     """The reply's ``Answer:`` line is the problem's answer (voted on over ``solve_samples``,
     checked against executed programs with ``solve_check``)."""
     ctx, problem = runtime.context, task["problem"]
-    user = prompts.SOLVE_USER.format(
-        evidence=_evidence_block(problem["evidence"]),
-        related=_related_block(task["related"]),
-        question=problem["question"],
-    )
-    messages = system_user(prompts.SOLVE_SYSTEM, user)
+    messages = solve_messages(ctx, problem, task["related"])
     reply, extra = Reply(), {}
     # no check when the tool is not in the tool set C (e.g. `--ablate tools`)
     check = ctx.solve_check if ctx.solve_check and ctx.solve_check in ctx.registry else ""
@@ -95,14 +92,30 @@ def _checked(problem: Problem, tool: str, answers: list[str],
     return answer, fields
 
 
-def _evidence_block(evidence: list[Evidence]) -> str:
-    if not evidence:
-        return ""
-    items = "\n".join(
-        f"[{i}] ({e['source']}) {_call_of(e)}{e['content'][:_MAX_EVIDENCE_CHARS]}"
-        for i, e in enumerate(evidence, start=1)
+def solve_messages(ctx: Context, problem: Problem,
+                   related: list[dict[str, str]]) -> list[BaseMessage]:
+    """The solve prompt; evidence and earlier results are shortened to fit the window."""
+    evidence = [f"({e['source']}) {_call_of(e)}{e['content'][:_MAX_EVIDENCE_CHARS]}"
+                for e in problem["evidence"]]
+    earlier = [f"{r['question']} -> {r['answer']}" for r in related]
+    evidence_block = prompts.EVIDENCE_BLOCK.format(items="") if evidence else ""
+    related_block = prompts.RELATED_BLOCK.format(items="") if earlier else ""
+    fixed = prompts.SOLVE_USER.format(evidence=evidence_block, related=related_block,
+                                      question=problem["question"])
+    # each line also carries its "[i] " or "- " mark and a newline
+    marks = sum(len(f"[{i}] \n") for i in range(1, len(evidence) + 1)) + 3 * len(earlier)
+    shown = fit(evidence + earlier, room(ctx, prompts.SOLVE_SYSTEM, fixed, " " * marks))
+    user = prompts.SOLVE_USER.format(
+        evidence=_block(prompts.EVIDENCE_BLOCK, [f"[{i}] {line}" for i, line in
+                                                  enumerate(shown[:len(evidence)], start=1)]),
+        related=_block(prompts.RELATED_BLOCK, [f"- {line}" for line in shown[len(evidence):]]),
+        question=problem["question"],
     )
-    return prompts.EVIDENCE_BLOCK.format(items=items)
+    return system_user(prompts.SOLVE_SYSTEM, user)
+
+
+def _block(template: str, lines: list[str]) -> str:
+    return template.format(items="\n".join(lines)) if lines else ""
 
 
 def _call_of(evidence: Evidence) -> str:
@@ -116,10 +129,3 @@ def _call_of(evidence: Evidence) -> str:
         return ""
     shown = " ".join(str(v) for v in args.values()) if isinstance(args, dict) else str(args)
     return f"{shown[:200]} -> " if shown else ""
-
-
-def _related_block(related: list[dict[str, str]]) -> str:
-    if not related:
-        return ""
-    items = "\n".join(f"- {r['question']} -> {r['answer']}" for r in related)
-    return prompts.RELATED_BLOCK.format(items=items)

@@ -57,8 +57,8 @@ def test_vote_has_no_answer_when_nothing_ran():
 
 
 def test_program_prompt_ends_with_the_question_and_known_results():
-    messages = program_messages("python", "How many?", [{"id": "0.1", "question": "q1",
-                                                          "answer": "5"}])
+    messages = program_messages(Context(), "python", "How many?",
+                                [{"id": "0.1", "question": "q1", "answer": "5"}])
     assert "Known: q1 -> 5" in messages[-1].content and messages[-1].content.endswith("How many?")
     assert "```python" in messages[2].content  # few-shot answers are programs
 
