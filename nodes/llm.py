@@ -52,9 +52,10 @@ class Reply:
         self.text = safe_text(text)  # no NUL / lone surrogates: every store refuses them
 
 
-CHARS_PER_TOKEN = 3
+SAFE_CHARS_PER_TOKEN = 3
 """Characters per token assumed when fitting a prompt to the window without a tokenizer: a
-safe floor for English on BPE tokenizers (about 4 on average; numbers and code run shorter)."""
+safe floor for English on BPE tokenizers. (``preprocess.estimate_tokens`` uses the average,
+about 4, where an estimate is enough; here an underestimate gets a request refused.)"""
 
 _TEMPLATE_TOKENS = 64
 """Tokens a chat template adds around the messages (role markers), with a margin."""
@@ -64,7 +65,7 @@ def room(ctx: Context, *fixed: str, max_tokens: int | None = None) -> int:
     """Characters left in one request's window (``ctx.context_window``) for a prompt's
     shortenable parts, once its ``fixed`` text and the answer's tokens are in."""
     tokens = ctx.context_window - (max_tokens or ctx.max_completion_tokens) - _TEMPLATE_TOKENS
-    return max(0, tokens * CHARS_PER_TOKEN - sum(len(f) for f in fixed))
+    return max(0, tokens * SAFE_CHARS_PER_TOKEN - sum(len(f) for f in fixed))
 
 
 def fit(texts: Sequence[str], room: int) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lottery import asolve
 from lottery.graphs.context import Context
-from lottery.nodes.llm import CHARS_PER_TOKEN, fit, room
+from lottery.nodes.llm import SAFE_CHARS_PER_TOKEN, fit, room
 from lottery.stores import Document, InMemoryKnowledgeBase
 from tests.unit.scripted import decision, scripted, step_of
 
@@ -24,7 +24,7 @@ def test_fit_cuts_the_longest_to_one_length_and_keeps_short_items_whole():
 
 def test_room_is_the_window_less_the_answer_and_the_fixed_text():
     ctx = Context(context_window=1000, max_completion_tokens=200)
-    assert 0 < room(ctx, "x" * 100) <= (1000 - 200) * CHARS_PER_TOKEN - 100
+    assert 0 < room(ctx, "x" * 100) <= (1000 - 200) * SAFE_CHARS_PER_TOKEN - 100
     assert room(ctx, "x" * 10**6) == 0
 
 
@@ -55,7 +55,7 @@ async def test_long_sub_answers_and_evidence_are_shortened_to_the_window():
     result = await asolve(q, chat_model=model, knowledge=kb, context_window=window,
                           max_completion_tokens=answer_tokens, max_calls=40, max_tokens=10**6)
     assert result.answer == "1977"  # the short answer survived every cut whole
-    limit = (window - answer_tokens) * CHARS_PER_TOKEN
+    limit = (window - answer_tokens) * SAFE_CHARS_PER_TOKEN
     for call in model.calls:
         prompt = sum(len(str(m.content)) for m in call["messages"])
         assert prompt <= limit, f"a {step_of(call['messages'])} prompt of {prompt} characters"
