@@ -68,10 +68,12 @@ def room(ctx: Context, *fixed: str, max_tokens: int | None = None) -> int:
     return max(0, tokens * SAFE_CHARS_PER_TOKEN - sum(len(f) for f in fixed))
 
 
-def fit(texts: Sequence[str], room: int) -> list[str]:
+def fit(texts: Sequence[str], room: int, *, per_item: int = 0) -> list[str]:
     """``texts`` shortened to ``room`` characters in all, longest first: every text longer
     than one common length is cut to it (ending in "…"), so short ones (a number, a name)
-    stay whole and the long ones share what is left equally."""
+    stay whole and the long ones share what is left equally. ``per_item``: characters each
+    text brings along in the prompt (its mark, its newline)."""
+    room -= per_item * len(texts)
     if sum(map(len, texts)) <= room:
         return list(texts)
     left, cap = room, 0

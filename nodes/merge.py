@@ -19,8 +19,7 @@ async def merge(task: Task, runtime: Runtime[Context]) -> dict[str, Any]:
     ctx, problem = runtime.context, task["problem"]
     lines = [f"{r['question']} -> {r['answer']}" for r in task["related"]]
     fixed = prompts.MERGE_USER.format(items="", question=problem["question"])
-    marks = sum(len(f"{i}. \n") for i in range(1, len(lines) + 1))
-    shown = fit(lines, room(ctx, prompts.MERGE_SYSTEM, fixed, " " * marks))
+    shown = fit(lines, room(ctx, prompts.MERGE_SYSTEM, fixed), per_item=len("12. \n"))
     items = "\n".join(f"{i}. {line}" for i, line in enumerate(shown, start=1))
     user = prompts.MERGE_USER.format(items=items, question=problem["question"])
     reply = await complete(ctx, system_user(prompts.MERGE_SYSTEM, user))

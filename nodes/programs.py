@@ -55,8 +55,9 @@ def program_messages(ctx: Context, tool: str, question: str,
         messages += [HumanMessage(prompts.PROGRAM_USER.format(related="", question=q)),
                      AIMessage(a)]
     lines = [f"{r['question']} -> {r['answer']}" for r in related]
-    fixed = [str(m.content) for m in messages] + [question, " " * len("Known: \n") * len(lines)]
-    known = "".join(f"Known: {line}\n" for line in fit(lines, room(ctx, *fixed)))
+    shown = fit(lines, room(ctx, question, *(str(m.content) for m in messages)),
+                per_item=len("Known: \n"))
+    known = "".join(f"Known: {line}\n" for line in shown)
     messages.append(HumanMessage(prompts.PROGRAM_USER.format(related=known, question=question)))
     return messages
 

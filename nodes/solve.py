@@ -28,6 +28,8 @@ from lottery.nodes.memory import remember
 from lottery.nodes.programs import ProgramOutcome, run_programs
 
 _MAX_EVIDENCE_CHARS = 1500
+_MARK = 8
+"""Characters a listed line brings along: its "[12] " or "- " mark and its newline."""
 
 
 async def solve(task: Task, runtime: Runtime[Context]) -> dict[str, Any]:
@@ -102,9 +104,7 @@ def solve_messages(ctx: Context, problem: Problem,
     related_block = prompts.RELATED_BLOCK.format(items="") if earlier else ""
     fixed = prompts.SOLVE_USER.format(evidence=evidence_block, related=related_block,
                                       question=problem["question"])
-    # each line also carries its "[i] " or "- " mark and a newline
-    marks = sum(len(f"[{i}] \n") for i in range(1, len(evidence) + 1)) + 3 * len(earlier)
-    shown = fit(evidence + earlier, room(ctx, prompts.SOLVE_SYSTEM, fixed, " " * marks))
+    shown = fit(evidence + earlier, room(ctx, prompts.SOLVE_SYSTEM, fixed), per_item=_MARK)
     user = prompts.SOLVE_USER.format(
         evidence=_block(prompts.EVIDENCE_BLOCK, [f"[{i}] {line}" for i, line in
                                                   enumerate(shown[:len(evidence)], start=1)]),

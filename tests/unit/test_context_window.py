@@ -62,3 +62,8 @@ async def test_long_sub_answers_and_evidence_are_shortened_to_the_window():
     summary = next(c for c in model.calls
                    if str(c["messages"][-1].content).endswith("with the year 1977."))
     assert "…" in str(summary["messages"][-1].content)  # the rambles were cut, not dropped
+
+
+def test_fit_counts_what_each_item_brings_along():
+    shown = fit(["x" * 100, "y" * 100], 120, per_item=10)
+    assert sum(map(len, shown)) + 2 * 10 <= 120
