@@ -23,6 +23,7 @@ from lottery.api import asolve
 from lottery.bench.suites import Item, SuiteData, load_suite
 from lottery.errors import ConfigurationError, LotteryError, ModelRequestError, ModelServerError
 from lottery.graphs.context import Context
+from lottery.nodes.llm import fit
 from lottery.stores.knowledge import InMemoryKnowledgeBase, KnowledgeBase
 from lottery.tools.registry import ToolRegistry
 
@@ -36,6 +37,11 @@ MODEL_PARAMS = {"135m": 0.135e9, "0.5b": 0.49e9, "1.5b": 1.54e9, "3b": 3.09e9, "
 
 _FAILURES_IN_A_ROW = 3
 """Server failures in a row that stop a bench (a dead server should not 'score' zeros)."""
+
+QUESTION_EXCERPT_CHARS = 80
+"""A row names its question by ``id`` and shows only its start: results folders get
+committed and shared, the benchmark data must not travel with them (read it by id from the
+data folder)."""
 
 
 def model_params(model: str, override: float | None = None) -> float | None:
@@ -313,7 +319,8 @@ def _row(item: Item, prediction: str | None, *, wall: float, error: str | None =
          **usage: Any) -> dict[str, Any]:
     score = item.score(prediction)
     row: dict[str, Any] = {
-        "id": item.id, "question": item.question, "gold": item.gold_text(),
+        "id": item.id, "question": fit([item.question], QUESTION_EXCERPT_CHARS)[0],
+        "gold": item.gold_text(),
         "prediction": prediction, "parsed": score.parsed, "correct": score.correct,
     }
     if score.f1 is not None:

@@ -220,6 +220,16 @@ def window_refusal(messages) -> str:
     return adder(messages)
 
 
+async def test_rows_name_the_question_by_id_and_do_not_copy_the_data(tmp_path):
+    long = "A farmer has " + "many fields of wheat and barley, " * 20 + "how many in all?"
+    suite = SuiteData("toy", [Item(id="long", question=long, gold=1.0, kind="numeric")])
+    model = ScriptedChatModel(respond=lambda messages: "Answer: 1")
+    await run_bench(config(tmp_path), suite=suite, chat_model=model)
+    (row,) = read_rows(tmp_path / "run" / "rows.jsonl")
+    assert row["id"] == "long" and row["correct"]
+    assert long.startswith(row["question"][:-1]) and len(row["question"]) <= 80
+
+
 async def test_a_refused_request_is_a_scored_error_row_not_a_dead_server(tmp_path):
     model = ScriptedChatModel(respond=window_refusal)
     run = await run_bench(config(tmp_path), suite=arithmetic_suite(4), chat_model=model)
