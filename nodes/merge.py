@@ -17,7 +17,7 @@ from lottery.nodes.memory import remember
 async def merge(task: Task, runtime: Runtime[Context]) -> dict[str, Any]:
     """One model call over the sub-answers; writes the parent and its children to memory M."""
     ctx, problem = runtime.context, task["problem"]
-    lines = [f"{r['question']} -> {r['answer']}" for r in task["related"]]
+    lines = [prompts.RESULT_LINE.format(**r) for r in task["related"]]
     fixed = prompts.MERGE_USER.format(items="", question=problem["question"])
     shown = fit(lines, room(ctx, prompts.MERGE_SYSTEM, fixed), per_item=len("12. \n"))
     items = "\n".join(f"{i}. {line}" for i, line in enumerate(shown, start=1))

@@ -54,7 +54,7 @@ def program_messages(ctx: Context, tool: str, question: str,
     for q, a in examples:
         messages += [HumanMessage(prompts.PROGRAM_USER.format(related="", question=q)),
                      AIMessage(a)]
-    lines = [f"{r['question']} -> {r['answer']}" for r in related]
+    lines = [prompts.RESULT_LINE.format(**r) for r in related]
     shown = fit(lines, room(ctx, question, *(str(m.content) for m in messages)),
                 per_item=len("Known: \n"))
     known = "".join(f"Known: {line}\n" for line in shown)

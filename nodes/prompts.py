@@ -67,10 +67,12 @@ TOOL_ARGS_SYSTEM = (
     "Tool: {description}\nArguments JSON schema: {schema}\nReply with the JSON object only."
 )
 
-ANSWER_LINE = (
-    'end with a last line "Answer: X", where X is the answer alone (a number, a name, a '
-    "date, yes or no, an option letter), not a sentence."
+_ANSWER_X = (
+    '"Answer: X", where X is the answer alone (a number, a name, a date, yes or no, an '
+    "option letter), not a sentence."
 )
+
+ANSWER_LINE = "end with a last line " + _ANSWER_X
 """How every reasoning prompt asks for its answer. Graders compare the answer line with the
 gold answer (exact match on QA sets), and a small model otherwise restates the question
 around the answer; "<short answer>" as a placeholder was copied literally."""
@@ -86,6 +88,9 @@ EVIDENCE_BLOCK = "Evidence:\n{items}\n\n"
 
 RELATED_BLOCK = "Earlier results:\n{items}\n\n"
 
+RESULT_LINE = "{question} -> {answer}"
+"""An earlier (sub-)problem's result as solve, merge and the program tools show it."""
+
 MERGE_SYSTEM = (
     "Combine the answers of the sub-questions into the answer of the main question. "
     "Think briefly, then " + ANSWER_LINE
@@ -93,10 +98,7 @@ MERGE_SYSTEM = (
 
 MERGE_USER = "Sub-questions and their answers:\n{items}\n\nMain question: {question}"
 
-DIRECT_SYSTEM = (
-    'Answer the question. Reply with one line "Answer: X", where X is the answer alone (a '
-    "number, a name, a date, yes or no, an option letter), not a sentence."
-)
+DIRECT_SYSTEM = "Answer the question. Reply with one line " + _ANSWER_X
 
 COT_SYSTEM = "Answer the question. Think step by step, then " + ANSWER_LINE
 

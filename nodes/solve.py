@@ -99,7 +99,7 @@ def solve_messages(ctx: Context, problem: Problem,
     """The solve prompt; evidence and earlier results are shortened to fit the window."""
     evidence = [f"({e['source']}) {_call_of(e)}{e['content'][:_MAX_EVIDENCE_CHARS]}"
                 for e in problem["evidence"]]
-    earlier = [f"{r['question']} -> {r['answer']}" for r in related]
+    earlier = [prompts.RESULT_LINE.format(**r) for r in related]
     evidence_block = prompts.EVIDENCE_BLOCK.format(items="") if evidence else ""
     related_block = prompts.RELATED_BLOCK.format(items="") if earlier else ""
     fixed = prompts.SOLVE_USER.format(evidence=evidence_block, related=related_block,
