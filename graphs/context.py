@@ -125,6 +125,29 @@ class Context:
     solve_temperature: float = field(
         default=0.7, metadata={"description": "Sampling temperature of those answers."}
     )
+    policy: str = field(
+        default="auto",
+        metadata={"description": "How problems are answered (nodes/policy.py): auto picks "
+                  "math, logic, knowledge or general from the question; planner is the model "
+                  "planner deciding every step, without checks."},
+    )
+    delegate_model: str = field(
+        default="",
+        metadata={"description": "A larger model that problems failing their check are "
+                  "delegated to (served at delegate_base_url). Empty: no delegation."},
+    )
+    delegate_base_url: str = field(
+        default="",
+        metadata={"description": "OpenAI-compatible base URL (…/v1) of the delegate model."},
+    )
+    delegate_api_key: str = field(
+        default="EMPTY", metadata={"description": "API key for the delegate's server."}
+    )
+    reuse_min_confidence: float = field(
+        default=0.8,
+        metadata={"description": "Least confidence of a remembered answer that memory M may "
+                  "serve again; only answers that passed their check are remembered."},
+    )
     solve_check: str = field(
         default="",
         metadata={"description": "A program tool (python or logic) that checks each solve: "
@@ -135,6 +158,8 @@ class Context:
     # Injected objects (Python callers and tests); never read from the environment, and
     # left out of the JSON schema that Studio renders as the assistant's settings form.
     chat_model: SkipJsonSchema[Any] = field(default=None, repr=False, compare=False)
+    delegate_chat_model: SkipJsonSchema[Any] = field(default=None, repr=False, compare=False)
+    """The delegate model as an object (tests, Python callers); else built from delegate_*."""
     knowledge: SkipJsonSchema[Any] = field(default=None, repr=False, compare=False)
     tools: SkipJsonSchema[Any] = field(default=None, repr=False, compare=False)
     tracer_provider: SkipJsonSchema[Any] = field(default=None, repr=False, compare=False)
@@ -161,6 +186,14 @@ class Context:
             raise ConfigurationError(
                 f"solve_check must be python, logic or empty, got {self.solve_check!r}"
             )
+        if bool(self.delegate_model) != bool(self.delegate_base_url) and \
+                self.delegate_chat_model is None:
+            raise ConfigurationError(
+                "delegation needs both delegate_model and delegate_base_url "
+                f"(got model={self.delegate_model!r}, base_url={self.delegate_base_url!r})")
+        if not 0 <= self.reuse_min_confidence <= 1:
+            raise ConfigurationError(
+                f"reuse_min_confidence must be in [0, 1], got {self.reuse_min_confidence}")
         if self.search_mode not in ("bm25", "vector", "hybrid"):
             raise ConfigurationError(
                 f"search_mode must be bm25, vector or hybrid, got {self.search_mode!r}"
@@ -191,6 +224,25 @@ class Context:
             stream_usage=True,
             http_async_client=self.http_client,
         )
+
+    @property
+    def can_delegate(self) -> bool:
+        """Whether a delegate model is configured."""
+        return self.delegate_chat_model is not None or bool(self.delegate_model)
+
+    @cached_property
+    def delegate_llm(self) -> BaseChatModel:
+        """The delegate model: the injected one, else a client of ``delegate_base_url``."""
+        if self.delegate_chat_model is not None:
+            return self.delegate_chat_model
+        if not self.can_delegate:
+            raise ConfigurationError("no delegate model: set delegate_model and delegate_base_url")
+        from langchain_openai import ChatOpenAI
+
+        return ChatOpenAI(base_url=self.delegate_base_url, model=self.delegate_model,
+                          api_key=self.delegate_api_key, temperature=0.0,
+                          timeout=self.request_timeout, max_retries=0, stream_usage=True,
+                          http_async_client=self.http_client)
 
     @cached_property
     def http_client(self) -> httpx.AsyncClient:
@@ -290,7 +342,8 @@ class Context:
 
 
 INJECTED_FIELDS = frozenset(
-    {"chat_model", "knowledge", "tools", "embeddings", "tracer_provider", "meter_provider"}
+    {"chat_model", "delegate_chat_model", "knowledge", "tools", "embeddings", "tracer_provider",
+     "meter_provider"}
 )
 """Fields that hold objects given by Python callers: never read from the environment or stored."""
 

@@ -16,8 +16,21 @@ from typing_extensions import TypedDict
 Decision = Literal["solve", "retrieve", "tool", "divide", "reuse"]
 """What the planner decided for one problem (``reuse``: answered from memory M, no planner)."""
 
-Status = Literal["pending", "retrieve", "tool", "solve", "divided", "merge", "done"]
-"""Where a problem stands; for every status but ``divided`` and ``done`` it is the next node."""
+Status = Literal["pending", "retrieve", "tool", "solve", "divided", "merge", "doubt", "done"]
+"""Where a problem stands; for every status but ``divided``, ``doubt`` and ``done`` it is the
+next node. ``doubt``: answered, but the answer failed its check (the policy climbs on)."""
+
+
+class Candidate(TypedDict):
+    """One answer a problem received, and where it came from."""
+
+    answer: str
+    kind: Literal["words", "program", "passages", "delegate", "merge"]
+    """``words``: a reasoned answer; ``program``: an executed program's output;
+    ``passages``: retrieved passages that contain the answer; ``delegate``: the delegate
+    model's answer; ``merge``: the merge of the sub-answers."""
+    model: NotRequired[str]
+    """The model that wrote it."""
 
 
 class Evidence(TypedDict):
@@ -75,6 +88,17 @@ class Problem(TypedDict):
     check: NotRequired[dict[str, Any]]
     """With ``solve_check``: the worded and executed candidates, and the support of the
     chosen answer (``words``, ``programs`` votes)."""
+    rung: NotRequired[str]
+    """Under a policy: the rung the problem is on (``attempt``, ``samples``, ``retrieve``,
+    ``delegate``, ``divide``; see ``nodes/policy.py``)."""
+    rungs: NotRequired[list[str]]
+    """The rungs climbed after the attempt, in order."""
+    candidates: NotRequired[list[Candidate]]
+    """Every answer the problem received on its way up the ladder."""
+    confidence: NotRequired[float]
+    """How sure the evidence is of the answer, in [0, 1] (see ``nodes/policy.score``)."""
+    accepted: NotRequired[bool]
+    """True when the answer passed its check; False for a best-effort answer."""
 
 
 class Usage(TypedDict, total=False):
@@ -89,6 +113,10 @@ class Usage(TypedDict, total=False):
     """Sub-problems answered from memory M instead of the model."""
     saved_calls: int
     """Model calls those sub-problems had cost when first solved."""
+    delegate_calls: int
+    """Calls to the delegate model (counted in ``calls`` too: one budget for both)."""
+    delegate_prompt_tokens: int
+    delegate_completion_tokens: int
 
 
 def merge_problems(
@@ -149,9 +177,14 @@ class OutputState(TypedDict):
     answer: str | None
     """The final answer (best effort when ``best_effort`` is true)."""
     best_effort: bool
-    """True when the budget ran out before the tree was finished."""
+    """True when the answer is not an accepted one: the budget ran out before the tree
+    was finished, or the answer failed its check on every rung."""
     stop_reason: str | None
     """Why the run ended early (budget), ``None`` when it finished."""
+    confidence: float | None
+    """The root answer's confidence in [0, 1]; ``None`` under the ``planner`` policy."""
+    policy: str | None
+    """The policy the run followed (``auto`` resolved to its class, e.g. ``math``)."""
     problems: dict[str, Problem]
     """The whole problem tree, keyed by id; the root is ``"0"``."""
     usage: Usage
@@ -169,6 +202,8 @@ class State(InputState):
     answer: str | None
     best_effort: bool
     stop_reason: str | None
+    confidence: float | None
+    policy: str | None
 
 
 class Task(TypedDict):
@@ -178,14 +213,17 @@ class Task(TypedDict):
     goal: str
     """The root question, for orientation."""
     problem: Problem
-    related: list[dict[str, str]]
-    """``{"id", "question", "answer"}`` of the problems this one builds on (children or dependencies)."""
+    related: list[dict[str, Any]]
+    """``{"id", "question", "answer"}`` (and ``confidence`` under a policy) of the problems
+    this one builds on (children or dependencies)."""
     allowance: int
     """Model calls this task may spend (1, or 2 when a repair retry fits the budget)."""
     max_depth: NotRequired[int]
     """The run's depth limit, when the input overrides the context's."""
     knowledge_base: NotRequired[str]
     """The run's knowledge base, when the input overrides the context's."""
+    policy: NotRequired[str]
+    """The run's policy (resolved: ``math``, ``logic``, ...)."""
 
 
 def new_problem(

@@ -28,6 +28,7 @@ from lottery.graphs.context import INJECTED_FIELDS, Context
 from lottery.graphs.retry import MODEL_RETRY
 from lottery.graphs.state import Problem
 from lottery.nodes.llm import is_transient
+from lottery.nodes.policy import validate as validate_policy
 from lottery.nodes.schedule import ROOT, validate_question
 from lottery.stores.sql import RunStore, SqlMemory, make_owner, open_memory
 
@@ -51,6 +52,12 @@ class RunUsage:
     """Sub-problems answered from memory M without model calls."""
     saved_calls: int = 0
     """Model calls those reused answers had cost when first solved."""
+    delegate_calls: int = 0
+    """Calls to the delegate model (also counted in ``calls``)."""
+    delegate_prompt_tokens: int = 0
+    """Prompt tokens of those calls (also counted in ``prompt_tokens``)."""
+    delegate_completion_tokens: int = 0
+    """Completion tokens of those calls (also counted in ``completion_tokens``)."""
 
     @property
     def total_tokens(self) -> int:
@@ -68,8 +75,17 @@ class SolveResult:
     strategy: str
     run_id: str
     best_effort: bool = False
+    """True when the answer is not an accepted one: the budget ended the run, or under a
+    policy the answer failed its check on every rung (``lottery ask`` exits with 3)."""
     stop_reason: str | None = None
     model: str = ""
+    confidence: float | None = None
+    """The answer's confidence in [0, 1] (``None`` under the ``planner`` policy and the
+    baselines)."""
+    policy: str | None = None
+    """The policy the run followed (``auto`` resolved: ``math``, ``logic``, ...)."""
+    delegate_model: str | None = None
+    """The delegate model, when one was configured."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -81,7 +97,8 @@ class SolveResult:
         return {
             "question": self.question, "answer": self.answer, "strategy": self.strategy,
             "model": self.model, "run_id": self.run_id, "best_effort": self.best_effort,
-            "stop_reason": self.stop_reason,
+            "stop_reason": self.stop_reason, "confidence": self.confidence,
+            "policy": self.policy, "delegate_model": self.delegate_model,
             "usage": {f.name: getattr(self.usage, f.name) for f in fields(RunUsage)},
             "tree": self.tree, **self.extra,
         }
@@ -106,8 +123,11 @@ def make_context(context: Context | None = None, **settings: Any) -> Context:
     given = {k: v for k, v in settings.items() if v is not None}
     if context is not None:
         base = {f.name: getattr(context, f.name) for f in fields(Context)}
-        return Context(**{**base, **given})
-    return Context(**given)
+        ctx = Context(**{**base, **given})
+    else:
+        ctx = Context(**given)
+    validate_policy(ctx.policy)
+    return ctx
 
 
 async def asolve(
@@ -490,9 +510,14 @@ def _result(state: dict[str, Any], strategy: str, ctx: Context, wall: float,
         usage=RunUsage(calls=u.get("calls", 0), prompt_tokens=u.get("prompt_tokens", 0),
                        completion_tokens=u.get("completion_tokens", 0), wall_time_s=wall,
                        repairs=u.get("repairs", 0), fallbacks=u.get("fallbacks", 0),
-                       reuse_hits=u.get("reuse_hits", 0), saved_calls=u.get("saved_calls", 0)),
+                       reuse_hits=u.get("reuse_hits", 0), saved_calls=u.get("saved_calls", 0),
+                       delegate_calls=u.get("delegate_calls", 0),
+                       delegate_prompt_tokens=u.get("delegate_prompt_tokens", 0),
+                       delegate_completion_tokens=u.get("delegate_completion_tokens", 0)),
         strategy=strategy, run_id=str(run_id), best_effort=bool(state.get("best_effort")),
         stop_reason=state.get("stop_reason"), model=ctx.model,
+        confidence=state.get("confidence"), policy=state.get("policy"),
+        delegate_model=(ctx.delegate_model or None) if ctx.can_delegate else None,
     )
 
 

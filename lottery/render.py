@@ -35,5 +35,10 @@ def _label(p: Problem) -> str:
     answer = p.get("answer")
     shown = f" [green]→ {escape(answer[:120])}[/]" if answer else f" [yellow]({p['status']})[/]"
     deps = f" [dim](uses {', '.join(p['depends_on'])})[/]" if p.get("depends_on") else ""
+    sure = ""
+    if p.get("confidence") is not None:  # under a policy: how sure, and the rungs climbed
+        colour = "green" if p.get("accepted") else "yellow"
+        rungs = " > ".join(["attempt", *(p.get("rungs") or [])])
+        sure = f" [{colour}]confidence {p['confidence']:.2f}[/] [dim]({escape(rungs)})[/]"
     return (f"{icon} [bold]{p['id']}[/] [cyan]{decision or 'unplanned'}[/] "
-            f"{escape(p['question'][:140])}{deps}{shown}")
+            f"{escape(p['question'][:140])}{deps}{shown}{sure}")

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import httpx
+from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables.config import ensure_config
 from pydantic import BaseModel, ValidationError
@@ -104,8 +105,10 @@ def is_transient(exc: BaseException) -> bool:
 async def complete(
     ctx: Context, messages: list[BaseMessage], *, max_tokens: int | None = None,
     json_schema: dict[str, Any] | None = None, reply: Reply | None = None,
+    llm: BaseChatModel | None = None,
 ) -> Reply:
-    """One model call; adds its text and usage to ``reply``."""
+    """One model call (to ``llm``, default the run's model); adds its text and usage to
+    ``reply``."""
     reply = reply or Reply()
     kwargs: dict[str, Any] = {"max_tokens": max_tokens or ctx.max_completion_tokens}
     if json_schema is not None and ctx.structured_output:
@@ -117,7 +120,7 @@ async def complete(
             "json_schema": {"name": "decision", "schema": json_schema},
         }}
     with ctx.telemetry.model_call(messages, kwargs) as call:
-        message = await ctx.llm.bind(**kwargs).ainvoke(messages)
+        message = await (llm or ctx.llm).bind(**kwargs).ainvoke(messages)
         call.done(message)
     reply.add(message)
     return reply
@@ -176,17 +179,13 @@ def cross_check(words: Sequence[str], programs: Sequence[str]) -> Checked | None
 
     A value that both a program run and a worded answer reached wins over any value only
     one side reached, however often; among those, the most votes in all wins, ties going
-    to the earliest (callers put the greedy program and the greedy answer first). When a
-    program answered with a number, a worded answer that is a sentence around a number ("He
-    made $70,000.") counts as its last number; when they printed option letters, as the
-    letter it opens with or names ("B) False", "option B"). ``None`` when neither side
-    answered.
+    to the earliest (callers put the greedy program and the greedy answer first). Worded
+    answers are read the way the programs answered (see :func:`answer_key`). ``None``
+    when neither side answered.
     """
-    shown = [p.strip().strip(".") for p in programs if p.strip()]
-    kind = ("number" if any(_NUMBER.match(p) for p in shown)
-            else "letter" if shown and all(_LETTER.fullmatch(p) for p in shown) else "text")
+    kind = answer_kind(programs, programs=programs)
     prog_keys = [normalize(p) if p.strip() else None for p in programs]
-    word_keys = [_word_key(w, kind) for w in words]
+    word_keys = [answer_key(w, kind) for w in words]
     counts_p = Counter(k for k in prog_keys if k is not None)
     counts_w = Counter(k for k in word_keys if k is not None)
     order = [(k, p) for k, p in zip(prog_keys, programs, strict=True) if k is not None]
@@ -200,8 +199,29 @@ def cross_check(words: Sequence[str], programs: Sequence[str]) -> Checked | None
     return Checked(answer=text.strip(), words=counts_w[key], programs=counts_p[key])
 
 
-def _word_key(answer: str, kind: str) -> str | None:
-    """A worded answer's vote key, read the way the programs answered (see cross_check)."""
+def answer_kind(answers: Sequence[str], *, programs: Sequence[str] = ()) -> str:
+    """How a set of answers to one question compares: ``number``, ``letter`` or ``text``.
+
+    Programs decide when they printed something (a number, or option letters only);
+    otherwise any answer that is a bare number makes the set numeric.
+    """
+    shown = [p.strip().strip(".") for p in programs if p.strip()]
+    if shown:
+        if any(_NUMBER.match(p) for p in shown):
+            return "number"
+        return "letter" if all(_LETTER.fullmatch(p) for p in shown) else "text"
+    plain = [a.strip().strip(".") for a in answers if a.strip()]
+    if any(_NUMBER.match(a) for a in plain):
+        return "number"
+    if plain and all(_OPTION_LEAD.match(a) for a in plain):
+        return "letter"
+    return "text"
+
+
+def answer_key(answer: str, kind: str) -> str | None:
+    """A vote key for ``answer`` read as ``kind``: a sentence around a number ("He made
+    $70,000.") counts as its last number; an option as the letter it opens with or names
+    ("B) False", "option B"); text by its words. ``None`` for an empty answer."""
     if not answer.strip():
         return None
     if kind == "number" and not _NUMBER.match(answer.strip().strip(".")):
@@ -213,16 +233,23 @@ def _word_key(answer: str, kind: str) -> str | None:
     return normalize(answer)
 
 
+def is_plain(answer: str, kind: str) -> bool:
+    """Whether ``answer`` is the bare value (``18``, ``B``) rather than a sentence around it."""
+    text = answer.strip().strip(".")
+    return bool(_NUMBER.match(text) if kind == "number" else
+                _LETTER.fullmatch(text) if kind == "letter" else text)
+
+
 async def sample(ctx: Context, messages: list[BaseMessage], n: int, reply: Reply, *,
                  temperature: float | None = None) -> list[str]:
-    """One greedy completion (``n=1``), or ``n`` sampled at ``temperature`` in ONE request
+    """``n`` completions at ``temperature`` (default: the run's, greedy) in ONE request
     (shared prefill). Counted as one call either way.
     """
     kwargs: dict[str, Any] = {"max_tokens": ctx.max_completion_tokens}
     if n > 1:
         kwargs["n"] = n
-        if temperature is not None:
-            kwargs["temperature"] = temperature
+    if temperature is not None:
+        kwargs["temperature"] = temperature
     config = ensure_config()  # the node's callbacks (tracing) follow the call
     with ctx.telemetry.model_call(messages, kwargs) as call:
         result = await ctx.llm.agenerate([messages], callbacks=config.get("callbacks"),

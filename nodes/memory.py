@@ -64,7 +64,8 @@ def answer_key(question: str) -> str:
 async def recall_answer(
     store: BaseStore | None, ctx: Context, question: str, *, now: float | None = None
 ) -> dict[str, Any] | None:
-    """The remembered answer to ``question`` (same model, same knowledge base, not expired)."""
+    """The remembered answer to ``question`` (same model, same knowledge base, not expired,
+    checked and at least ``reuse_min_confidence`` sure unless that is 0)."""
     if store is None or not ctx.reuse:
         return None
     item = await store.aget(answer_namespace(ctx.model, ctx.knowledge_base), answer_key(question))
@@ -73,6 +74,9 @@ async def recall_answer(
     value = item.value
     if value.get("normalized") != normalize_question(question) or not value.get("answer"):
         return None
+    if ctx.reuse_min_confidence and not (
+            value.get("accepted") and float(value.get("confidence") or 0) >= ctx.reuse_min_confidence):
+        return None  # unchecked, or not sure enough for this run
     age = (now if now is not None else time.time()) - float(value.get("created_at", 0))
     if ctx.reuse_ttl_s and age > ctx.reuse_ttl_s:
         return None
@@ -92,6 +96,9 @@ async def memorize_answer(
         "decision": problem["decision"],
         "run_id": run_id,
         "problem_id": problem["id"],
+        "confidence": problem.get("confidence"),
+        "accepted": bool(problem.get("accepted")),
+        "checked_by": run_id if problem.get("accepted") else None,
         "calls": cost,
         "model": ctx.model,
         "knowledge_base": ctx.knowledge_base,

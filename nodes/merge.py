@@ -7,11 +7,12 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from lottery.graphs.context import Context
-from lottery.graphs.state import Problem, Task
+from lottery.graphs.state import Candidate, Problem, Task
 from lottery.nodes import prompts
 from lottery.nodes.events import emit_answer
 from lottery.nodes.llm import complete, final_answer, fit, room, system_user
 from lottery.nodes.memory import remember
+from lottery.nodes.policy import POLICIES, merged_confidence
 
 
 async def merge(task: Task, runtime: Runtime[Context]) -> dict[str, Any]:
@@ -28,8 +29,15 @@ async def merge(task: Task, runtime: Runtime[Context]) -> dict[str, Any]:
     if not answer:  # an empty merge would lose the sub-answers: keep them instead
         answer = "; ".join(r["answer"] for r in task["related"] if r["answer"])
         usage["fallbacks"] = usage.get("fallbacks", 0) + 1
-    update = {"answer": answer, "status": "done",
-              "calls": problem["calls"] + reply.usage["calls"]}
+    update: dict[str, Any] = {"answer": answer, "status": "done",
+                              "calls": problem["calls"] + reply.usage["calls"]}
+    policy = POLICIES[task.get("policy") or "planner"]
+    if not policy.planner:  # as sure as its least sure part; in doubt, the ladder goes on
+        confidence = merged_confidence([r.get("confidence", 0.5) for r in task["related"]])
+        ok = confidence >= policy.accept
+        update.update(confidence=confidence, accepted=ok, status="done" if ok else "doubt",
+                      candidates=[*(problem.get("candidates") or []),
+                                  Candidate(answer=answer, kind="merge", model=ctx.model)])
     done: Problem = {**problem, **update}  # type: ignore[typeddict-item]
     await remember(runtime.store, task["run_id"], [done])
     emit_answer(runtime, problem, update["answer"], "merge")

@@ -21,9 +21,11 @@ async def planner(task: Task, runtime: Runtime[Context]) -> dict[str, Any]:
     """Ask the model for a structured decision and apply it to the tree."""
     ctx, problem = runtime.context, task["problem"]
     allow_divide = problem["depth"] < task.get("max_depth", ctx.max_depth)
-    has_tools = len(ctx.registry) > 0
-    has_knowledge = await ctx.has_knowledge(task.get("knowledge_base"))
-    system = prompts.PLANNER_SYSTEM.format(
+    divide_only = problem.get("rung") == "divide"  # a policy's divide rung
+    has_tools = len(ctx.registry) > 0 and not divide_only
+    has_knowledge = await ctx.has_knowledge(task.get("knowledge_base")) and not divide_only
+    system = prompts.DIVIDE_SYSTEM.format(max_fanout=ctx.max_fanout) if divide_only else \
+        prompts.PLANNER_SYSTEM.format(
         retrieve_line=prompts.PLANNER_RETRIEVE_LINE if has_knowledge else "",
         tool_line=prompts.PLANNER_TOOL_LINE if has_tools else "",
         max_fanout=ctx.max_fanout,
@@ -40,7 +42,8 @@ async def planner(task: Task, runtime: Runtime[Context]) -> dict[str, Any]:
     decision, reply, error = await complete_structured(
         ctx, messages, PlannerDecision, allowance=task["allowance"],
         json_schema=planner_json_schema(allow_divide=allow_divide, tools=has_tools,
-                                        max_fanout=ctx.max_fanout, retrieve=has_knowledge),
+                                        max_fanout=ctx.max_fanout, retrieve=has_knowledge,
+                                        divide_only=divide_only),
         max_tokens=PLANNER_MAX_TOKENS,
     )
     usage = dict(reply.usage)
@@ -50,6 +53,11 @@ async def planner(task: Task, runtime: Runtime[Context]) -> dict[str, Any]:
     else:
         updates = apply_decision(problem, decision, ctx, allow_divide=allow_divide,
                                  allow_retrieve=has_knowledge)
+    if divide_only and updates[problem["id"]].get("decision") != "divide":
+        # no usable split: back in doubt with the answers it had; the ladder goes on
+        updates = {problem["id"]: {"status": "doubt", "reason": (
+            f"{problem.get('reason', '')} | no usable split: "
+            f"{updates[problem['id']].get('reason', error)}").strip(" |")}}
     updates[problem["id"]]["calls"] = problem["calls"] + reply.usage["calls"]
     emit_decision(runtime, problem, updates)
     return {"problems": updates, "usage": usage}
@@ -76,7 +84,8 @@ def apply_decision(
     if decision.action == "divide":
         # Blank sub-questions are dropped; the rest are cut to the fan-out limit and their
         # questions to the input limit, so a runaway divide cannot flood the tree.
-        asked = [(n, s) for n, s in enumerate(decision.subproblems, start=1) if s.question.strip()]
+        asked = [(n, s) for n, s in enumerate(decision.subproblems, start=1)
+                 if s.question.strip() and not prompts.is_example(s.question)]
         subs = asked[: ctx.max_fanout]
         if not allow_divide or len(subs) < 2:
             why = "depth limit" if not allow_divide else "fewer than 2 sub-problems"

@@ -79,19 +79,23 @@ def extract_code(text: str) -> str | None:
 
 async def run_programs(
     ctx: Context, tool: str, question: str, related: list[dict[str, str]], *, allowance: int,
+    samples: int | None = None, greedy: bool = True,
 ) -> ProgramOutcome:
-    """Sample programs for ``tool``, run them, vote; fix once on failure if allowed."""
+    """Write ``samples`` programs for ``tool`` (default ``program_samples``: one greedy, the
+    rest sampled; ``greedy=False``: all sampled), run them, vote; fix once on failure if
+    allowed."""
     registry: ToolRegistry = ctx.registry
     messages = program_messages(ctx, tool, question, related)
     outcome = ProgramOutcome(answer=None, program=None)
+    total = ctx.program_samples if samples is None else samples
+    sampled = total - 1 if greedy else total
     # One greedy program (the model's best guess) first, then samples for the vote: the
     # vote breaks ties in favour of the first run, so the greedy program decides ties.
     # Both requests share the prompt, which a server with prefix caching prefills once.
     batches = await asyncio.gather(
-        sample(ctx, messages, 1, outcome.reply),
-        *([sample(ctx, messages, ctx.program_samples - 1, outcome.reply,
-                 temperature=ctx.program_temperature)]
-          if ctx.program_samples > 1 else []))
+        *([sample(ctx, messages, 1, outcome.reply)] if greedy else []),
+        *([sample(ctx, messages, sampled, outcome.reply, temperature=ctx.program_temperature)]
+          if sampled > 0 else []))
     texts = [t for batch in batches for t in batch]
     programs = [c for c in (extract_code(t) for t in texts) if c]
     outcome.runs = list(await asyncio.gather(

@@ -4,6 +4,8 @@ Small models pay for every prompt token (prefill dominates on a CPU server),
 so prompts are short and say exactly what shape of answer is wanted.
 """
 
+import re
+
 PLANNER_SYSTEM = """You plan how to answer a question. Choose ONE action:
 - "solve": answer it directly (simple fact or one short reasoning step).{retrieve_line}{tool_line}
 - "divide": split it into 2 to {max_fanout} simpler sub-questions, in order. A later \
@@ -43,6 +45,26 @@ PLANNER_EXAMPLES = {
 }
 """Few-shot decisions, shown when their action (or tool) is available. The system prompt is
 the same for every call of a run, so a server with prefix caching pays for it once."""
+
+
+def is_example(question: str) -> bool:
+    """Whether ``question`` repeats a question of the planner's examples (a small model
+    copies them into unrelated problems: such a sub-question is dropped)."""
+    def words(text: str) -> str:
+        return " ".join(re.findall(r"[a-z0-9#]+", text.lower()))
+
+    asked = words(question)
+    return bool(asked) and any(
+        asked == words(q) for q in re.findall(r'(?:Q: |"question": ")([^"\n]+)',
+                                              "\n".join(PLANNER_EXAMPLES.values())))
+
+DIVIDE_SYSTEM = """Split the question into 2 to {max_fanout} simpler sub-questions that \
+together answer it, in order. Each sub-question asks about the facts of THIS question. A \
+later sub-question may use an earlier one's answer written as #1, #2, ...; list those \
+numbers in its "depends_on". Reply with one JSON object: \
+{{"action": "divide", "reason": "...", "subproblems": [{{"question": "..."}}, ...]}}"""
+"""The divide rung of a policy (nodes/policy.py): an attempt failed its check. No worked
+example: a small model copied the example's sub-questions into unrelated problems."""
 
 PLANNER_RETRIEVE_LINE = '\n- "retrieve": look facts up in the knowledge base; give a search "query".'
 """Shown only when the knowledge base holds documents: an empty one is no resource."""

@@ -25,6 +25,7 @@ from lottery.graphs.state import Evidence, Problem, State, Task, new_problem
 from lottery.nodes.events import emit_answer, emit_decision
 from lottery.nodes.llm import fit
 from lottery.nodes.memory import memorize_answer, recall_answer
+from lottery.nodes.policy import POLICIES, Policy, first_step, next_step, resolve
 from lottery.nodes.preprocess import attach_context
 
 ROOT = "0"
@@ -102,10 +103,17 @@ async def schedule(state: State, runtime: Runtime[Context], config: RunnableConf
         if state.get("context"):  # retrieval from the prompt: keep the relevant pieces
             problems = {ROOT: await attach_context(problems[ROOT], state["context"], ctx)}
         updates[ROOT] = dict(problems[ROOT])
-        out.update(run_id=run_id_of(config), answer=None, best_effort=False, stop_reason=None)
+        policy = resolve(ctx.policy, question,
+                         has_knowledge=await ctx.has_knowledge(lim.knowledge_base))
+        out.update(run_id=run_id_of(config), answer=None, best_effort=False, stop_reason=None,
+                   confidence=None, policy=policy.name)
+    else:
+        policy = policy_of(state)
     base, reused = problems, True
     usage: dict[str, int] = {}
-    while reused:  # a reused answer can make dependants and parents ready: apply the rules again
+    # A reused (or best-effort) answer can make dependants and parents ready: apply the
+    # rules again until nothing changes.
+    while reused:
         reused = False
         problems = {pid: {**p, **updates.get(pid, {})} for pid, p in base.items()}
         for p in problems.values():
@@ -120,17 +128,29 @@ async def schedule(state: State, runtime: Runtime[Context], config: RunnableConf
                     usage["reuse_hits"] = usage.get("reuse_hits", 0) + 1
                     usage["saved_calls"] = usage.get("saved_calls", 0) + int(hit.get("calls", 0))
                     reused = True
+                elif not policy.planner and p.get("rung") != "divide":
+                    updates.setdefault(p["id"], {}).update(first_step(policy, p))
+                    emit_decision(runtime, p, updates)
                 elif p["depth"] >= lim.max_depth:
                     updates.setdefault(p["id"], {}).update(
                         decision="solve", reason="depth limit: solved directly", status="solve"
                     )
                     emit_decision(runtime, p, updates)
+            elif p["status"] == "doubt":  # the answer failed its check: the next rung
+                step = next_step(policy, p, can_divide=p["depth"] < lim.max_depth,
+                                 can_delegate=ctx.can_delegate,
+                                 calls_left=_budget_left(state, ctx)[0])
+                updates.setdefault(p["id"], {}).update(step)
+                emit_decision(runtime, p, updates)
+                reused = reused or step["status"] == "done"  # its parent may be ready now
             elif p["status"] == "divided" and all(
                 problems[c]["status"] == "done" for c in p["children"]
             ):
                 updates.setdefault(p["id"], {})["status"] = "merge"
     run_id = out.get("run_id") or state.get("run_id") or ""
-    await _memorize_new_answers(runtime.store, ctx, run_id, problems, updates)
+    await _memorize_new_answers(runtime.store, ctx, run_id,
+                                {pid: {**p, **updates.get(pid, {})} for pid, p in problems.items()},
+                                updates)
     if usage:
         out["usage"] = usage
     root = {**problems[ROOT], **updates.get(ROOT, {})}
@@ -139,9 +159,13 @@ async def schedule(state: State, runtime: Runtime[Context], config: RunnableConf
         if calls_left <= 1 or tokens_left <= 2 * _tokens_per_call(state, ctx):
             # One call left: spend it on answering the root from what is known.
             out["stop_reason"] = "budget"
-            if calls_left >= 1 and tokens_left > 0:
+            if root.get("candidates"):  # the root has answers: the best one, no call needed
                 updates.setdefault(ROOT, {}).update(
-                    status="solve",
+                    status="done", accepted=False,
+                    reason=(root.get("reason", "") + " | budget nearly spent: best effort").strip(" |"))
+            elif calls_left >= 1 and tokens_left > 0:
+                updates.setdefault(ROOT, {}).update(
+                    status="solve", rung="final",
                     reason=(root.get("reason", "") + " | budget nearly spent: answered directly "
                             "from what was known").strip(" |"),
                 )
@@ -186,15 +210,28 @@ def dispatch(state: State, runtime: Runtime[Context]) -> list[Send] | Step:
 
 
 async def finalize(state: State) -> dict[str, Any]:
-    """The run's answer: the root's, or the best partial answer when the budget ran out."""
+    """The run's answer: the root's, or the best partial answer when the budget ran out.
+
+    Best effort when the budget ended the run or, under a policy, when the root's answer
+    did not pass its check on any rung; the root's confidence goes with it.
+    """
     problems = state["problems"]
     root = problems[ROOT]
+    confidence = root.get("confidence")
     if root["status"] == "done":
-        return {"answer": root["answer"], "best_effort": bool(state.get("stop_reason"))}
+        doubtful = root.get("accepted") is False
+        return {"answer": root["answer"], "confidence": confidence,
+                "best_effort": bool(state.get("stop_reason")) or doubtful}
     known = _known_answers(problems)
-    answer = known[-1]["answer"] if known else None
+    answer = root.get("answer") or (known[-1]["answer"] if known else None)
     stop = state.get("stop_reason") or "budget"
-    return {"answer": answer, "best_effort": True, "stop_reason": stop}
+    return {"answer": answer, "best_effort": True, "stop_reason": stop,
+            "confidence": confidence if root.get("answer") else None}
+
+
+def policy_of(state: State | Task) -> Policy:
+    """The policy a run follows (runs started before policies existed: ``planner``)."""
+    return POLICIES[state.get("policy") or "planner"]
 
 
 def _reuse(hit: dict[str, Any]) -> dict[str, Any]:
@@ -211,9 +248,13 @@ def _reuse(hit: dict[str, Any]) -> dict[str, Any]:
 async def _memorize_new_answers(store: Any, ctx: Context, run_id: str,
                                 problems: dict[str, Problem],
                                 updates: dict[str, dict[str, Any]]) -> None:
-    """Write each newly answered problem to memory M once (with what its subtree cost)."""
+    """Write each newly answered problem that passed its check to memory M once (with what
+    its subtree cost); an unchecked or doubtful answer is never served again, unless
+    ``reuse_min_confidence`` is 0 (serve any answer, as before policies checked them)."""
     for p in problems.values():
-        if p["status"] == "done" and p.get("answer") and not p.get("memorized"):
+        trusted = ctx.reuse_min_confidence == 0 or (
+            p.get("accepted") and p.get("confidence", 0) >= ctx.reuse_min_confidence)
+        if p["status"] == "done" and p.get("answer") and not p.get("memorized") and trusted:
             await memorize_answer(store, ctx, run_id, p, _cost(p, problems))
             updates.setdefault(p["id"], {})["memorized"] = True
 
@@ -227,7 +268,7 @@ def _cost(p: Problem, problems: dict[str, Problem]) -> int:
 def _task(state: State, p: Problem, related: list[dict[str, str]], allowance: int) -> Task:
     task = Task(run_id=state["run_id"], goal=state["problems"][ROOT]["question"], problem=p,
                 related=related, allowance=allowance)
-    for name in ("max_depth", "knowledge_base"):  # the input's overrides travel with the task
+    for name in ("max_depth", "knowledge_base", "policy"):  # run settings travel with the task
         if state.get(name) is not None:
             task[name] = state[name]  # type: ignore[literal-required]
     return task
@@ -266,9 +307,14 @@ def _substitute(p: Problem, problems: dict[str, Problem]) -> str:
     return _REF.sub(repl, p["template"])
 
 
-def _answers(problems: dict[str, Problem], ids: list[str]) -> list[dict[str, str]]:
-    return [{"id": i, "question": problems[i]["question"], "answer": problems[i]["answer"] or ""}
-            for i in ids if i in problems and problems[i]["status"] == "done"]
+def _answers(problems: dict[str, Problem], ids: list[str]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for i in ids:
+        if i in problems and problems[i]["status"] == "done":
+            p = problems[i]
+            out.append({"id": i, "question": p["question"], "answer": p["answer"] or "",
+                        **({"confidence": p["confidence"]} if "confidence" in p else {})})
+    return out
 
 
 def _known_answers(problems: dict[str, Problem]) -> list[dict[str, str]]:

@@ -81,7 +81,7 @@ TOOL_ARGUMENT: dict[str, Any] = {"anyOf": [{"type": "string", "maxLength": 400},
 
 
 def planner_json_schema(*, allow_divide: bool, tools: bool, max_fanout: int = 6,
-                        retrieve: bool = True) -> dict[str, Any]:
+                        retrieve: bool = True, divide_only: bool = False) -> dict[str, Any]:
     """A compact JSON schema for constrained decoding of a planner decision.
 
     Lengths are bounded (``maxLength``, ``maxItems``): a small model under a
@@ -90,6 +90,8 @@ def planner_json_schema(*, allow_divide: bool, tools: bool, max_fanout: int = 6,
     """
     actions = (["solve"] + (["retrieve"] if retrieve else []) + (["tool"] if tools else [])
                + (["divide"] if allow_divide else []))
+    if divide_only:  # a policy's divide rung: the decision is made, only the split is asked
+        actions = ["divide"]
     return {
         "type": "object",
         "properties": {

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Any
 
 from langchain_core.messages import BaseMessage
 from langgraph.runtime import Runtime
 
 from lottery.graphs.context import Context
-from lottery.graphs.state import Evidence, Problem, Task, add_usage
+from lottery.graphs.state import Candidate, Evidence, Problem, Task, add_usage
 from lottery.nodes import prompts
 from lottery.nodes.events import emit_answer
 from lottery.nodes.llm import (
@@ -25,6 +26,7 @@ from lottery.nodes.llm import (
     system_user,
 )
 from lottery.nodes.memory import remember
+from lottery.nodes.policy import POLICIES, Policy, accepted, score
 from lottery.nodes.programs import ProgramOutcome, run_programs
 
 _MAX_EVIDENCE_CHARS = 1500
@@ -33,10 +35,19 @@ _MARK = 8
 
 
 async def solve(task: Task, runtime: Runtime[Context]) -> dict[str, Any]:
-    """The reply's ``Answer:`` line is the problem's answer (voted on over ``solve_samples``,
-    checked against executed programs with ``solve_check``)."""
+    """The reply's ``Answer:`` line is the problem's answer.
+
+    Under a policy (``nodes/policy.py``) the problem's rung says what to do: ``attempt``
+    (a greedy answer, with its check), ``samples`` (more answers), ``delegate`` (the
+    delegate model answers); the candidates are scored and the answer is accepted or put
+    in doubt. Under the ``planner`` policy: one answer (voted on over ``solve_samples``,
+    checked against executed programs with ``solve_check``).
+    """
     ctx, problem = runtime.context, task["problem"]
     messages = solve_messages(ctx, problem, task["related"])
+    policy = POLICIES[task.get("policy") or "planner"]
+    if not policy.planner and problem.get("rung") != "final":
+        return await _climb(task, runtime, policy, messages)
     reply, extra = Reply(), {}
     # no check when the tool is not in the tool set C (e.g. `--ablate tools`)
     check = ctx.solve_check if ctx.solve_check and ctx.solve_check in ctx.registry else ""
@@ -60,6 +71,82 @@ async def solve(task: Task, runtime: Runtime[Context]) -> dict[str, Any]:
     await remember(runtime.store, task["run_id"], [done])
     emit_answer(runtime, problem, update["answer"], "solve")
     return {"problems": {problem["id"]: update}, "usage": reply.usage}
+
+
+async def _climb(task: Task, runtime: Runtime[Context], policy: Policy,
+                 messages: list[BaseMessage]) -> dict[str, Any]:
+    """One rung of the policy's ladder: new candidates, scored; accepted or in doubt."""
+    ctx, problem = runtime.context, task["problem"]
+    rung = problem.get("rung") or "attempt"
+    reply, found = Reply(), []
+    if rung == "delegate":
+        text = (await complete(ctx, messages, llm=ctx.delegate_llm, reply=reply)).text
+        found.append(Candidate(answer=final_answer(text), kind="delegate",
+                               model=ctx.delegate_model or "delegate"))
+        reply.usage.update(delegate_calls=reply.usage["calls"],
+                           delegate_prompt_tokens=reply.usage["prompt_tokens"],
+                           delegate_completion_tokens=reply.usage["completion_tokens"])
+    else:
+        found = await _new_candidates(task, ctx, policy, messages, reply,
+                                      n=policy.extra_samples if rung == "samples" else 1)
+    candidates = [*(problem.get("candidates") or []), *found]
+    verdict = score(candidates)
+    ok = accepted(policy, verdict)
+    update: dict[str, Any] = {
+        "answer": verdict.answer if verdict else (problem.get("answer") or ""),
+        "confidence": verdict.confidence if verdict else 0.0, "accepted": ok,
+        "candidates": candidates, "status": "done" if ok else "doubt",
+        "calls": problem["calls"] + reply.usage["calls"]}
+    programs = [c for c in found if c["kind"] == "program"]
+    if programs:  # the executed check is evidence, as a tool step's result is
+        update["evidence"] = problem["evidence"] + [Evidence(
+            source=f"tool:{_CHECK_TOOL[policy.check]}", ok=True,
+            content=f"executed program printed {programs[0]['answer']!r}")]
+    done: Problem = {**problem, **update}  # type: ignore[typeddict-item]
+    await remember(runtime.store, task["run_id"], [done])
+    emit_answer(runtime, problem, update["answer"], "solve")
+    return {"problems": {problem["id"]: update}, "usage": reply.usage}
+
+
+_CHECK_TOOL = {"python": "python", "logic": "logic"}
+"""The program tool each program check runs."""
+
+
+async def _new_candidates(task: Task, ctx: Context, policy: Policy,
+                          messages: list[BaseMessage], reply: Reply, *, n: int) -> list[Candidate]:
+    """``n`` reasoned answers (greedy when ``n`` is 1, else sampled in one request), with as
+    many executed programs when the policy checks with one, and the passages check."""
+    problem = task["problem"]
+    tool = _CHECK_TOOL.get(policy.check, "")
+    # no program check without the tool (`--ablate tools`), or when the budget leaves this
+    # task one call (its allowance): the answer then stays unchecked
+    tool = tool if tool in ctx.registry and task["allowance"] >= 2 else ""
+    words = sample(ctx, messages, n, reply, temperature=None if n == 1 else ctx.solve_temperature)
+    if tool:
+        texts, outcome = await asyncio.gather(words, run_programs(
+            ctx, tool, problem["question"], task["related"], allowance=1, samples=n,
+            greedy=n == 1))
+        reply.usage = add_usage(reply.usage, outcome.reply.usage)
+        executed = [r.output.strip() for r in outcome.runs if r.ok]
+    else:
+        texts, executed = await words, []
+    found = [Candidate(answer=final_answer(t), kind="words", model=ctx.model) for t in texts]
+    found += [Candidate(answer=e, kind="program", model=ctx.model) for e in executed]
+    if policy.check == "passages":
+        found += [Candidate(answer=c["answer"], kind="passages") for c in found
+                  if in_passages(c["answer"], problem["evidence"])]
+    return found
+
+
+def in_passages(answer: str, evidence: list[Evidence]) -> bool:
+    """Whether retrieved passages contain ``answer`` (word for word, case aside): the
+    knowledge check. A yes/no answer or a lone letter proves nothing this way."""
+    key = " ".join(answer.lower().strip(" .").split())
+    if len(key) < 2 or key in ("yes", "no", "true", "false", "unknown"):
+        return False
+    text = " ".join(" ".join(e["content"].lower().split()) for e in evidence
+                    if e["source"].startswith("kb:"))
+    return re.search(rf"(?<!\w){re.escape(key)}(?!\w)", text) is not None
 
 
 async def _answers(ctx: Context, messages: list[BaseMessage], reply: Reply) -> list[str]:

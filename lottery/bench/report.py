@@ -50,6 +50,10 @@ def load_results(paths: Iterable[str | Path], *,
             strategy=cfg.get("strategy") or stored.get("strategy", "direct"),
             model=model, out=str(folder), ablate=tuple(cfg.get("ablate") or ()),
             rag=bool(cfg.get("rag")), params=override, settings=cfg.get("settings") or {},
+            # benches from before policies ran the model planner
+            policy=cfg.get("policy", "planner" if cfg.get("strategy") == "algorithm1" else None),
+            delegate_model=cfg.get("delegate_model"), delegate_base_url=cfg.get("delegate_base_url"),
+            delegate_params=cfg.get("delegate_params"),
         )
         summary = summarize(read_rows(folder / "rows.jsonl"), config,
                             total_items=stored.get("items_planned"))
@@ -71,8 +75,8 @@ def markdown_table(results: Sequence[dict[str, Any]]) -> str:
     """One row per bench: accuracy (with its 95% interval), F1, cost and compute per item."""
     lines = [
         "| suite | model | strategy | n | accuracy % (95% CI) | F1 | calls/item "
-        "| tokens/item | compute/item (params x tokens) | wall s/item | errors |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| tokens/item | compute/item (params x tokens) | wall s/item | errors | delegated % |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for s in results:
         ci = s.get("accuracy_ci95")
@@ -83,9 +87,25 @@ def markdown_table(results: Sequence[dict[str, Any]]) -> str:
             f"{_pct(s['accuracy'])}{ci_text} | {_pct(s.get('f1')) if s.get('f1') is not None else '-'} | "
             f"{s.get('calls_per_item', 'n/a')} | {s.get('tokens_per_item', 'n/a')} | "
             f"{_fmt_compute(s.get('compute_per_item'))} | {s.get('wall_time_per_item_s', 'n/a')} | "
-            f"{s.get('errors', 0)} |"
+            f"{s.get('errors', 0)} | {_pct(s.get('delegated_fraction')) if s.get('delegate_model') else '-'}"
+            " |"
         )
     return "\n".join(lines) + "\n"
+
+
+def calibration_table(results: Sequence[dict[str, Any]]) -> str:
+    """Accuracy by confidence bucket, per bench that recorded confidences (policy runs):
+    a confidence of 0.8 or more should be right at least 80% of the time."""
+    lines = ["| suite | model | strategy | confidence | n | accuracy % (95% CI) |",
+             "|---|---|---|---|---:|---:|"]
+    for s in results:
+        for b in s.get("calibration") or []:
+            ci = b.get("accuracy_ci95")
+            ci_text = f" ({100 * ci[0]:.0f}-{100 * ci[1]:.0f})" if ci else ""
+            lines.append(f"| {s['suite']} | {s['model']} | {s['label']} | "
+                         f"{b['from']:.1f}-{b['to']:.1f} | {b['items']} | "
+                         f"{_pct(b['accuracy'])}{ci_text} |")
+    return "\n".join(lines) + "\n" if len(lines) > 2 else ""
 
 
 def _short_model(model: str) -> str:
@@ -208,6 +228,9 @@ def write_report(paths: Sequence[str | Path], out: Path, *,
     out.mkdir(parents=True, exist_ok=True)
     pngs = plot(results, out)
     body = ["# Bench report", "", table, ""]
+    calibrated = calibration_table(results)
+    if calibrated:
+        body += ["## Calibration", "", calibrated, ""]
     body += [f"![{p.stem}]({p.name})" for p in pngs]
     (out / "report.md").write_text("\n".join(body) + "\n", encoding="utf-8")
     return {"table": table, "results": results, "files": [str(out / "report.md"),

@@ -24,6 +24,7 @@ from lottery.bench.suites import Item, SuiteData, load_suite
 from lottery.errors import ConfigurationError, LotteryError, ModelRequestError, ModelServerError
 from lottery.graphs.context import Context
 from lottery.nodes.llm import fit
+from lottery.nodes.policy import validate as validate_policy
 from lottery.stores.knowledge import InMemoryKnowledgeBase, KnowledgeBase
 from lottery.tools.registry import ToolRegistry
 
@@ -42,6 +43,12 @@ QUESTION_EXCERPT_CHARS = 80
 """A row names its question by ``id`` and shows only its start: results folders get
 committed and shared, the benchmark data must not travel with them (read it by id from the
 data folder)."""
+
+
+def _size_tag(model: str) -> str:
+    """``1.5b`` for a catalogue model name, else the name."""
+    name = model.lower()
+    return next((tag for tag in sorted(MODEL_PARAMS, key=len, reverse=True) if tag in name), model)
 
 
 def model_params(model: str, override: float | None = None) -> float | None:
@@ -70,6 +77,13 @@ class BenchConfig:
     concurrency: int = 8
     rag: bool = False
     """Baselines only: put the top-k passages retrieved for the question into the prompt."""
+    policy: str | None = None
+    """Algorithm 1 only: the policy (``auto`` when not given, as ``lottery ask`` runs it)."""
+    delegate_model: str | None = None
+    """Algorithm 1 only: the delegate model (served at ``delegate_base_url``)."""
+    delegate_base_url: str | None = None
+    delegate_params: float | None = None
+    """Parameters of the delegate model, for compute (default: from its name)."""
     params: float | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     """Extra :class:`Context` settings (``max_calls``, ``top_k``, ...)."""
@@ -86,13 +100,20 @@ class BenchConfig:
             raise ConfigurationError("--ablate applies to --strategy algorithm1 only")
         if self.rag and self.strategy == "algorithm1":
             raise ConfigurationError("--rag applies to the direct and cot baselines only")
+        if (self.policy or self.delegate_model) and self.strategy != "algorithm1":
+            raise ConfigurationError("--policy and --delegate-model apply to --strategy algorithm1 only")
+        if self.policy:
+            validate_policy(self.policy)
+        if bool(self.delegate_model) != bool(self.delegate_base_url):
+            raise ConfigurationError("delegation needs both --delegate-model and --delegate-base-url")
         if self.concurrency < 1:
             raise ConfigurationError(f"--concurrency must be positive, got {self.concurrency}")
 
     def identity(self) -> dict[str, Any]:
         """The fields that must match for a folder to be resumed."""
         return {"suite": self.suite, "strategy": self.strategy, "model": self.model,
-                "ablate": sorted(self.ablate), "rag": self.rag, "settings": self.settings}
+                "ablate": sorted(self.ablate), "rag": self.rag, "settings": self.settings,
+                "policy": self.policy, "delegate_model": self.delegate_model}
 
     @property
     def label(self) -> str:
@@ -100,6 +121,10 @@ class BenchConfig:
         over 5 samples per solve), ``…-checked-python`` (``solve_check``): the run's name
         in reports."""
         name = self.strategy + ("+rag" if self.rag else "")
+        if self.strategy == "algorithm1":
+            name += f"-{self.policy or 'auto'}"
+        if self.delegate_model:
+            name += f"+delegate-{_size_tag(self.delegate_model)}"
         name += "".join(f"-no-{a}" for a in sorted(self.ablate))
         samples = int(self.settings.get("solve_samples") or 1)
         name += f"-sc{samples}" if samples > 1 else ""
@@ -211,6 +236,11 @@ async def run_bench(
                                 "max_input_chars": max(Context.max_input_chars,
                                                        suite.max_input_chars),
                                 **config.settings, **inject}
+    if config.strategy == "algorithm1":  # the baselines have no policy
+        settings["policy"] = config.policy or "auto"
+        if config.delegate_model:
+            settings.update(delegate_model=config.delegate_model,
+                            delegate_base_url=config.delegate_base_url)
     if kb is not None:
         settings["knowledge"] = kb
     settings.update(ablation_settings(config.ablate))
@@ -312,7 +342,23 @@ async def _run_item(item: Item, config: BenchConfig, settings: dict[str, Any],
                 depth=max((p["depth"] for p in result.tree.values()), default=0),
                 best_effort=result.best_effort, fallbacks=u.fallbacks, repairs=u.repairs,
                 decision=root.get("decision"),
-                **({"check": root["check"]} if "check" in root else {}))
+                **({"check": root["check"]} if "check" in root else {}),
+                **_policy_fields(result, root))
+
+
+def _policy_fields(result: Any, root: dict[str, Any]) -> dict[str, Any]:
+    """What a row records of a policy run: the class, the rung that answered, how sure it
+    was, whether it was accepted, and what the delegate model spent."""
+    if result.policy is None:
+        return {}
+    u = result.usage
+    rungs = root.get("rungs") or []
+    return {"policy": result.policy, "rung": rungs[-1] if rungs else "attempt",
+            "rungs": rungs, "confidence": result.confidence, "accepted": root.get("accepted"),
+            "candidates": len(root.get("candidates") or []),
+            "delegated": u.delegate_calls > 0, "delegate_calls": u.delegate_calls,
+            "delegate_prompt_tokens": u.delegate_prompt_tokens,
+            "delegate_completion_tokens": u.delegate_completion_tokens}
 
 
 def _row(item: Item, prediction: str | None, *, wall: float, error: str | None = None,
@@ -340,7 +386,15 @@ def summarize(rows: list[dict[str, Any]], config: BenchConfig, *,
     n = len(rows)
     correct = sum(1 for r in rows if r.get("correct"))
     tokens = sum(r.get("prompt_tokens", 0) + r.get("completion_tokens", 0) for r in rows)
+    delegate_tokens = sum(r.get("delegate_prompt_tokens", 0) + r.get("delegate_completion_tokens", 0)
+                          for r in rows)
     params = model_params(config.model, config.params)
+    delegate_params = (model_params(config.delegate_model, config.delegate_params)
+                       if config.delegate_model else None)
+    compute = None
+    if params and (delegate_params or not delegate_tokens):
+        # params x tokens, each model's tokens at its own size (the delegate's are in both)
+        compute = params * (tokens - delegate_tokens) + (delegate_params or 0) * delegate_tokens
     f1s = [r["f1"] for r in rows if "f1" in r]
     summary: dict[str, Any] = {
         "suite": config.suite, "model": config.model, "strategy": config.strategy,
@@ -357,18 +411,44 @@ def summarize(rows: list[dict[str, Any]], config: BenchConfig, *,
         "completion_tokens": sum(r.get("completion_tokens", 0) for r in rows),
         "wall_time_s": round(sum(r.get("wall_time_s", 0.0) for r in rows), 2),
         "params": params,
-        "compute": params * tokens if params else None,
+        "compute": compute,
         "settings": config.settings,
+        "policy": config.policy or ("auto" if config.strategy == "algorithm1" else None),
+        "delegate_model": config.delegate_model,
+        "delegate_params": delegate_params,
+        "delegated": sum(1 for r in rows if r.get("delegated")),
+        "delegate_tokens": delegate_tokens,
+        "calibration": calibration(rows),
     }
     if n:
         summary.update(
             calls_per_item=round(summary["calls"] / n, 2),
             tokens_per_item=round(tokens / n, 1),
             wall_time_per_item_s=round(summary["wall_time_s"] / n, 2),
-            compute_per_item=params * tokens / n if params else None,
+            compute_per_item=compute / n if compute is not None else None,
+            delegated_fraction=round(summary["delegated"] / n, 4),
             tree_size_per_item=round(sum(r.get("tree_size", 0) for r in rows) / n, 2),
         )
     return summary
+
+
+CONFIDENCE_BUCKETS = (0.0, 0.5, 0.8, 1.0001)
+"""Edges of the calibration buckets: [0, 0.5), [0.5, 0.8), [0.8, 1]."""
+
+
+def calibration(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Accuracy by confidence bucket (rows with a confidence only): a confidence of 0.8 or
+    more should be right at least 80% of the time."""
+    out = []
+    for low, high in zip(CONFIDENCE_BUCKETS, CONFIDENCE_BUCKETS[1:], strict=False):
+        inside = [r for r in rows if r.get("confidence") is not None
+                  and low <= r["confidence"] < high and not r.get("error")]
+        if inside:
+            right = sum(1 for r in inside if r.get("correct"))
+            out.append({"from": low, "to": min(high, 1.0), "items": len(inside),
+                        "accuracy": round(right / len(inside), 4),
+                        "accuracy_ci95": _wilson(right, len(inside))})
+    return out
 
 
 def _wilson(k: int, n: int, z: float = 1.96) -> list[float] | None:

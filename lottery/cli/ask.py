@@ -14,6 +14,10 @@ from lottery.errors import InputError
 from lottery.render import problem_tree
 from lottery.telemetry import setup_from_env
 
+BEST_EFFORT_EXIT = 3
+"""Exit status of ``lottery ask`` when it printed a best-effort answer (scripts: treat the
+answer as unchecked)."""
+
 
 @cli_errors
 def ask(
@@ -21,6 +25,14 @@ def ask(
     trace: bool = typer.Option(False, "--trace", help="Print the problem tree."),
     as_json: bool = JSON_OPTION,
     strategy: str = typer.Option("algorithm1", help="algorithm1, direct or cot."),
+    policy: str | None = typer.Option(
+        None, help="How Algorithm 1 answers: auto (default), math, logic, knowledge, general "
+        "or planner [env: LOTTERY_POLICY]."),
+    delegate_model: str | None = typer.Option(
+        None, help="Larger model that doubtful problems are delegated to "
+        "[env: LOTTERY_DELEGATE_MODEL]."),
+    delegate_base_url: str | None = typer.Option(
+        None, help="Its server's URL, …/v1 [env: LOTTERY_DELEGATE_BASE_URL]."),
     base_url: str | None = typer.Option(None, help="Model server URL [env: LOTTERY_BASE_URL]."),
     model: str | None = typer.Option(None, help="Model name [env: LOTTERY_MODEL]."),
     max_depth: int | None = typer.Option(None, help="Deepest sub-problem level [env: LOTTERY_MAX_DEPTH]."),
@@ -36,7 +48,11 @@ def ask(
     context_file: str | None = typer.Option(
         None, "--context", help="UTF-8 file the question is about; long ones are retrieved from."),
 ) -> None:
-    """Answer QUESTION with a small model driven by Algorithm 1."""
+    """Answer QUESTION with a small model driven by Algorithm 1.
+
+    Exit status 3: an answer was printed, but it is a best-effort one (it failed its check
+    on every rung, or the budget ran out); standard error says why.
+    """
     if question == "-":
         raw = sys.stdin.buffer.read()
         try:
@@ -50,11 +66,14 @@ def ask(
                        max_depth=max_depth, max_calls=max_calls, max_tokens=max_tokens,
                        knowledge_base=kb, tracer_provider=telemetry.tracer_provider,
                        meter_provider=telemetry.meter_provider,
-                       reuse=None if reuse else False, document=document)
+                       reuse=None if reuse else False, document=document, policy=policy,
+                       delegate_model=delegate_model, delegate_base_url=delegate_base_url)
     finally:
         telemetry.shutdown()
     if as_json:
         print_json(result.to_dict())
+        if result.best_effort:
+            raise typer.Exit(BEST_EFFORT_EXIT)
         return
     out = Console()
     if trace:
@@ -65,9 +84,13 @@ def ask(
         out.print(f"[dim]{u.calls} model calls, {u.prompt_tokens}+{u.completion_tokens} tokens, "
                   f"{u.wall_time_s:.1f}s{reused}; run {result.run_id}[/]")
     if result.best_effort:
-        Console(stderr=True).print(
-            f"[yellow]best-effort answer: the run stopped early ({result.stop_reason})[/]")
+        why = (f"the run stopped early ({result.stop_reason})" if result.stop_reason
+               else "it did not pass its check")
+        sure = f", confidence {result.confidence:.2f}" if result.confidence is not None else ""
+        Console(stderr=True).print(f"[yellow]best-effort answer: {why}{sure}[/]")
     out.print(result.answer or "", markup=False, highlight=False)
+    if result.best_effort:
+        raise typer.Exit(BEST_EFFORT_EXIT)
 
 
 def _read_context(path: Path) -> str:

@@ -51,6 +51,13 @@ def bench(
     strategy: Annotated[str, typer.Option(help="direct, cot or algorithm1.")] = "algorithm1",
     ablate: Annotated[list[str] | None, typer.Option(
         help="Switch off: tools, retrieval, divide or memory (repeatable).")] = None,
+    policy: Annotated[str | None, typer.Option(
+        help="Algorithm 1 policy: auto (default, as `lottery ask` runs), math, logic, "
+        "knowledge, general or planner.")] = None,
+    delegate_model: Annotated[str | None, typer.Option(
+        help="Larger model that doubtful problems are delegated to.")] = None,
+    delegate_base_url: Annotated[str | None, typer.Option(
+        help="Its server's URL (…/v1).")] = None,
     rag: Annotated[bool, typer.Option(
         "--rag", help="Baselines: one retrieval, passages in the prompt.")] = False,
     model: Annotated[str | None, typer.Option(help="Model name (env LOTTERY_MODEL).")] = None,
@@ -76,6 +83,7 @@ def bench(
         suite=suite, strategy=strategy, model=model or Context().model, out=str(out),
         data=str(data) if data else None, ablate=tuple(ablate or ()), base_url=base_url, limit=limit,
         concurrency=concurrency, rag=rag, params=params, settings=_parse_settings(settings or []),
+        policy=policy, delegate_model=delegate_model, delegate_base_url=delegate_base_url,
     )
     console = Console(stderr=True)
     progress = Progress(

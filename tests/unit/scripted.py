@@ -14,8 +14,10 @@ from lottery.testing import ScriptedChatModel
 
 def step_of(messages: Sequence[BaseMessage]) -> str:
     system = str(messages[0].content)
-    if system.startswith("You plan"):
+    if system.startswith(("You plan", "Split the question")):
         return "plan"
+    if system.startswith(("Solve the problem by writing", "Decide the problem with the z3")):
+        return "program"
     if system.startswith("Combine the answers"):
         return "merge"
     if system.startswith("Write the arguments"):

@@ -15,6 +15,9 @@ from lottery.stores import Document, InMemoryKnowledgeBase
 from lottery.testing import ScriptedChatModel
 from tests.unit.scripted import decision, scripted, step_of
 
+pytestmark = pytest.mark.usefixtures("planner_policy")
+"""These tests script the model planner's decisions: runs follow the planner policy."""
+
 Q = "What is the capital of the country where the Eiffel Tower stands?"
 
 

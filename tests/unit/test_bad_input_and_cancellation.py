@@ -18,6 +18,9 @@ from lottery.stores.sql import open_memory
 from lottery.tools import default_registry
 from tests.unit.scripted import decision, question_of, scripted, step_of
 
+pytestmark = pytest.mark.usefixtures("planner_policy")
+"""These tests script the model planner's decisions: runs follow the planner policy."""
+
 runner = CliRunner()
 MB = 1024 * 1024
 

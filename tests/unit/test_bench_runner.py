@@ -102,8 +102,13 @@ async def test_algorithm1_rows_carry_the_tree_size_and_kb_is_loaded(tmp_path):
     run = await run_bench(config(tmp_path, suite="toyqa", strategy="algorithm1"), suite=suite,
                           chat_model=ScriptedChatModel(respond=respond))
     row = read_rows(tmp_path / "run" / "rows.jsonl")[0]
-    assert row["correct"] and row["f1"] == 1.0 and row["calls"] == 2 and row["decision"] == "retrieve"
-    assert run.summary["f1"] == 1.0
+    # run as `lottery ask` would (auto): the knowledge policy retrieves first, no planner call,
+    # and the passages hold the answer
+    assert row["correct"] and row["f1"] == 1.0 and row["calls"] == 1 and row["decision"] == "retrieve"
+    assert row["policy"] == "knowledge" and row["confidence"] == 1.0 and row["rung"] == "attempt"
+    assert run.summary["f1"] == 1.0 and run.summary["policy"] == "auto"
+    assert run.summary["calibration"] == [{"from": 0.8, "to": 1.0, "items": 1, "accuracy": 1.0,
+                                           "accuracy_ci95": [0.2065, 1.0]}]
 
 
 async def test_retrieval_ablation_empties_the_knowledge_base(tmp_path):
@@ -120,7 +125,7 @@ async def test_retrieval_ablation_empties_the_knowledge_base(tmp_path):
     run = await run_bench(config(tmp_path, suite="toyqa", strategy="algorithm1",
                                  ablate=("retrieval",)), suite=suite,
                           chat_model=ScriptedChatModel(respond=respond))
-    assert run.summary["accuracy"] == 0.0 and run.summary["label"] == "algorithm1-no-retrieval"
+    assert run.summary["accuracy"] == 0.0 and run.summary["label"] == "algorithm1-auto-no-retrieval"
 
 
 def test_ablations_map_onto_context_settings():
@@ -192,7 +197,9 @@ async def test_a_bench_never_reuses_answers_from_an_earlier_bench(tmp_path):
     costs = []
     for name in ("first", "second"):
         model = ScriptedChatModel(respond=respond)
-        await run_bench(config(tmp_path, strategy="algorithm1", out=str(tmp_path / name)),
+        # the planner policy with unchecked answers remembered: the most reuse there can be
+        await run_bench(config(tmp_path, strategy="algorithm1", out=str(tmp_path / name),
+                               policy="planner", settings={"reuse_min_confidence": 0}),
                         suite=arithmetic_suite(2), chat_model=model)
         costs.append(len(model.calls))
     assert costs[0] == costs[1] > 2 * 4  # the second bench solved its sub-problems again
@@ -201,11 +208,35 @@ async def test_a_bench_never_reuses_answers_from_an_earlier_bench(tmp_path):
 def test_the_label_names_ablations_and_self_consistency():
     def label(**kw):
         return BenchConfig(suite="x", strategy="algorithm1", model="m", out="o", **kw).label
-    assert label() == "algorithm1"
-    assert label(ablate=("divide",), settings={"solve_samples": 5}) == "algorithm1-no-divide-sc5"
-    assert label(settings={"solve_samples": 1, "request_timeout": 30}) == "algorithm1"
-    assert (label(ablate=("divide",), settings={"solve_samples": 5, "solve_check": "python"})
-            == "algorithm1-no-divide-sc5-checked-python")
+    assert label() == "algorithm1-auto"
+    assert label(policy="planner", ablate=("divide",), settings={"solve_samples": 5}) == \
+        "algorithm1-planner-no-divide-sc5"
+    assert label(settings={"solve_samples": 1, "request_timeout": 30}) == "algorithm1-auto"
+    assert (label(policy="planner", ablate=("divide",),
+                  settings={"solve_samples": 5, "solve_check": "python"})
+            == "algorithm1-planner-no-divide-sc5-checked-python")
+    assert label(policy="math", delegate_model="qwen2.5-coder-1.5b-instruct",
+                 delegate_base_url="http://x/v1") == "algorithm1-math+delegate-1.5b"
+    assert BenchConfig(suite="x", strategy="cot", model="m", out="o").label == "cot"
+    with pytest.raises(ConfigurationError, match="unknown policy"):
+        label(policy="mathh")
+    with pytest.raises(ConfigurationError, match="apply to --strategy algorithm1 only"):
+        BenchConfig(suite="x", strategy="cot", model="m", out="o", policy="math")
+
+
+def test_compute_counts_each_models_tokens_at_its_own_size():
+    from lottery.bench.runner import summarize
+
+    cfg = BenchConfig(suite="x", strategy="algorithm1", model="qwen2.5-coder-0.5b-instruct",
+                      out="o", delegate_model="qwen2.5-coder-1.5b-instruct",
+                      delegate_base_url="http://x/v1")
+    rows = [{"correct": True, "prompt_tokens": 300, "completion_tokens": 100,
+             "delegate_prompt_tokens": 100, "delegate_completion_tokens": 50, "delegated": True},
+            {"correct": False, "prompt_tokens": 200, "completion_tokens": 100}]
+    s = summarize(rows, cfg)
+    # small: (400 - 150) + 300 = 550 tokens at 0.49e9; delegate: 150 tokens at 1.54e9
+    assert s["compute"] == pytest.approx(550 * 0.49e9 + 150 * 1.54e9)
+    assert s["delegated"] == 1 and s["delegated_fraction"] == 0.5
 
 
 def window_refusal(messages) -> str:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
+
 from lottery import asolve
 from lottery.graphs.context import Context
 from lottery.nodes.llm import SAFE_CHARS_PER_TOKEN, fit, room
 from lottery.stores import Document, InMemoryKnowledgeBase
 from tests.unit.scripted import decision, scripted, step_of
+
+pytestmark = pytest.mark.usefixtures("planner_policy")
+"""These tests script the model planner's decisions: runs follow the planner policy."""
 
 RAMBLE = "and then the story goes on " * 200  # ~5,400 characters: a model that never stops
 

@@ -13,12 +13,16 @@ import json
 import threading
 import time
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lottery import asolve
 from lottery.testing import ScriptedChatModel
 from tests.unit.scripted import step_of
+
+pytestmark = pytest.mark.usefixtures("planner_policy")
+"""These tests script the model planner's decisions: runs follow the planner policy."""
 
 LIMITS = {"max_depth": 2, "max_calls": 12, "max_fanout": 4}
 CASES = 300  # random examples per fuzz test (README "Reliability" quotes this)

@@ -7,6 +7,9 @@ import pytest
 from lottery.nodes.llm import extract_json_object, final_answer, parse_structured
 from lottery.nodes.schemas import PlannerDecision
 
+pytestmark = pytest.mark.usefixtures("planner_policy")
+"""These tests script the model planner's decisions: runs follow the planner policy."""
+
 
 @pytest.mark.parametrize("text", [
     '{"action": "solve", "reason": "x"}',

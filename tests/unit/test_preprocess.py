@@ -11,6 +11,9 @@ from lottery.stores.embeddings import CachedEmbeddings, LocalEmbeddings
 from lottery.stores.knowledge import Hit, relative_score_fusion
 from tests.unit.scripted import decision, scripted
 
+pytestmark = pytest.mark.usefixtures("planner_policy")
+"""These tests script the model planner's decisions: runs follow the planner policy."""
+
 NEEDLE = "The secret code of the blue vault is 7421."
 FILLER = [f"Chapter {i}. The weather in the valley was mild and the farmers harvested barley "
           f"and oats while traders from town {i} sold wool, salt and pottery at the market."

@@ -9,6 +9,9 @@ from lottery import asolve
 from lottery.nodes.memory import answer_key, answer_namespace, normalize_question
 from tests.unit.scripted import decision, scripted, step_of
 
+pytestmark = pytest.mark.usefixtures("planner_policy", "reuse_unchecked")
+"""These tests script the model planner's decisions: runs follow the planner policy."""
+
 FRANCE = "What is the population of France?"
 
 

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from lottery import asolve
 from tests.unit.scripted import decision, scripted, step_of
+
+pytestmark = pytest.mark.usefixtures("planner_policy")
+"""These tests script the model planner's decisions: runs follow the planner policy."""
 
 
 def _plans(model) -> int:

@@ -15,6 +15,9 @@ from lottery.errors import DatabaseUnavailableError, DatabaseURLError
 from lottery.stores.sql import RunStore, database_url, open_memory, parse_url
 from tests.unit.scripted import decision, scripted
 
+pytestmark = pytest.mark.usefixtures("planner_policy")
+"""These tests script the model planner's decisions: runs follow the planner policy."""
+
 Q = "How many people live in France and Germany together?"
 PLANS = {Q: decision("divide", subproblems=[{"question": "What is the population of France?"},
                                             {"question": "What is the population of Germany?"}])}

@@ -14,6 +14,9 @@ from lottery.graphs import algorithm1, cot, direct
 from lottery.stores import Document, InMemoryKnowledgeBase
 from tests.unit.scripted import decision, scripted, step_of
 
+pytestmark = pytest.mark.usefixtures("planner_policy")
+"""These tests script the model planner's decisions: runs follow the planner policy."""
+
 ROOT_DIR = Path(__file__).resolve().parents[2]
 Q = "Which of the towers A and B is taller?"
 SUBS = {"How tall is tower A?": "100 m", "How tall is tower B?": "300 m"}

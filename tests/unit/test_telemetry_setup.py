@@ -75,7 +75,9 @@ def test_ask_trace_otel_prints_the_spans_of_the_run_to_stderr(monkeypatch):
 
     def scripted_solve(question, **kwargs):
         model = ScriptedChatModel(respond=lambda m: (
-            '{"action": "solve", "reason": "easy"}' if "plan" in m[0].content else "Answer: 4"))
+            '{"action": "solve", "reason": "easy"}' if "plan" in m[0].content
+            else "```python\nprint(2 + 2)\n```" if "Python program" in m[0].content
+            else "Answer: 4"))
         return real_solve(question, chat_model=model, **kwargs)
 
     monkeypatch.setattr(ask_module, "solve", scripted_solve)
@@ -90,7 +92,9 @@ def test_ask_trace_otel_prints_the_spans_of_the_run_to_stderr(monkeypatch):
         spans.append(span)
         text = text.lstrip()[end:]
     names = {s["name"] for s in spans}
-    assert {"invoke_agent algorithm1", "problem 0", "planner 0", "solve 0"} <= names
+    # the math policy: the attempt and its program check, no planner call
+    assert {"invoke_agent algorithm1", "problem 0", "solve 0"} <= names and "planner 0" not in names
+    assert sum(1 for s in spans if s["name"].startswith("chat ")) == 2
     chat = next(s for s in spans if s["name"].startswith("chat "))
     assert chat["attributes"]["gen_ai.operation.name"] == "chat"
     assert chat["resource"]["attributes"]["service.name"] == "lottery"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import pytest
 from langchain_core.messages import BaseMessage
 from langgraph.store.memory import InMemoryStore
 from rich.console import Console
@@ -15,6 +16,9 @@ from lottery.render import problem_tree
 from lottery.stores import Document, InMemoryKnowledgeBase
 from lottery.testing import ScriptedChatModel
 from tests.unit.scripted import decision, question_of, step_of
+
+pytestmark = pytest.mark.usefixtures("planner_policy")
+"""These tests script the model planner's decisions: runs follow the planner policy."""
 
 Q = "Janet has 16 eggs, eats 3 and bakes with 4. She sells the rest at $2 each. How much does she make?"
 

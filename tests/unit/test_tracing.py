@@ -25,6 +25,9 @@ from lottery.graphs.tracing import CAPTURE_CONTENT_ENV
 from lottery.stores.knowledge import Document, InMemoryKnowledgeBase
 from lottery.testing import ScriptedChatModel
 
+pytestmark = pytest.mark.usefixtures("planner_policy")
+"""These tests script the model planner's decisions: runs follow the planner policy."""
+
 QUESTION = "What is the capital of France, what is 17 * 23, and what colour is the sky?"
 
 SUBS = {

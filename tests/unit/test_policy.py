@@ -1,0 +1,239 @@
+"""The Algorithm 1 policy (nodes/policy.py): attempt, check, escalate only on doubt.
+
+Every rung and acceptance rule runs here on the scripted model: the reasoned answer and
+the executed program are scripted per question, so a test decides whether they agree.
+"""
+
+from __future__ import annotations
+
+import pytest
+from langgraph.store.memory import InMemoryStore
+from typer.testing import CliRunner
+
+from lottery import asolve
+from lottery.errors import ConfigurationError
+from lottery.graphs.state import Candidate
+from lottery.nodes.policy import POLICIES, classify, resolve, score
+from lottery.testing import ScriptedChatModel
+from tests.unit.scripted import decision, question_of, step_of
+
+APPLES = "Tom has 3 boxes of 12 apples and gives 7 away. How many apples are left?"
+
+
+def model(words: dict[str, list[str] | str], programs: dict[str, list[str] | str] | None = None,
+          plans: dict[str, str] | None = None) -> ScriptedChatModel:
+    """Reasoned answers and program outputs per question; a list gives the greedy reply
+    first, then the sampled ones in turn (one request with n samples takes the next n)."""
+    seen: dict[tuple[str, str], int] = {}
+
+    def pick(table: dict[str, list[str] | str], step: str, question: str, default: str) -> str:
+        options = table.get(question, default)
+        if isinstance(options, str):
+            return options
+        i = seen.get((step, question), 0)
+        seen[(step, question)] = i + 1
+        return options[min(i, len(options) - 1)]
+
+    def respond(messages) -> str:
+        step = step_of(messages)
+        if step == "plan":
+            return (plans or {}).get(question_of(messages), decision("solve"))
+        if step == "program":
+            question = str(messages[-1].content).rsplit("Problem: ", 1)[-1].strip()
+            return f"```python\nprint({pick(programs or {}, step, question, '0')!r})\n```"
+        if step == "merge":
+            return "Answer: merged"
+        return "Let me think.\nAnswer: " + pick(words, step, question_of(messages), "42")
+
+    return ScriptedChatModel(respond=respond)
+
+
+def delegate(answer: str) -> ScriptedChatModel:
+    return ScriptedChatModel(respond=lambda messages: f"Step by step.\nAnswer: {answer}")
+
+
+def steps(m: ScriptedChatModel) -> list[str]:
+    return [step_of(c["messages"]) for c in m.calls]
+
+
+# -- choosing the policy ---------------------------------------------------------------------
+
+@pytest.mark.parametrize(("question", "kb", "expected"), [
+    (APPLES, False, "math"),
+    ("A shirt costs $15. What do 4 shirts cost?", True, "math"),
+    ("Is the statement true, false, or unknown? Bob is big.", False, "logic"),
+    ("Which is leftmost? Options: A) the owl B) the hawk C) the crow", False, "logic"),
+    ("Who directed the film Alien?", True, "knowledge"),
+    ("Who directed the film Alien?", False, "general"),
+])
+def test_auto_picks_the_class_from_the_question_and_the_knowledge_base(question, kb, expected):
+    assert classify(question, has_knowledge=kb) == expected
+    assert resolve("auto", question, has_knowledge=kb).name == expected
+
+
+def test_an_unknown_policy_is_a_one_line_configuration_error():
+    with pytest.raises(ConfigurationError, match="unknown policy 'mathh'.*auto, math"):
+        resolve("mathh", APPLES, has_knowledge=False)
+
+
+# -- acceptance ------------------------------------------------------------------------------
+
+def test_a_value_both_kinds_reached_beats_a_larger_one_sided_majority():
+    cands = [Candidate(answer="He has 18 apples.", kind="words"),
+             Candidate(answer="20", kind="words"), Candidate(answer="20", kind="words"),
+             Candidate(answer="18", kind="program")]
+    verdict = score(cands)
+    assert verdict.answer == "18" and verdict.agreed and verdict.votes == 2
+    assert verdict.confidence == 0.5
+
+
+def test_one_unchecked_answer_is_half_sure_and_a_delegates_answer_wins():
+    assert score([Candidate(answer="7", kind="words")]).confidence == 0.5
+    verdict = score([Candidate(answer="7", kind="words"), Candidate(answer="7", kind="program"),
+                     Candidate(answer="9", kind="delegate")])
+    assert verdict.answer == "9" and verdict.confidence == 0.5  # no small answer agrees
+
+
+# -- the ladder on the graph -----------------------------------------------------------------
+
+async def test_agreeing_attempt_and_program_stop_after_two_calls():
+    m = model({APPLES: "29"}, {APPLES: "29"})
+    result = await asolve(APPLES, chat_model=m, durable=False)
+    assert result.answer == "29" and result.policy == "math"
+    assert result.confidence == 1.0 and not result.best_effort
+    assert sorted(steps(m)) == ["program", "solve"]  # no planner, no samples
+    assert result.root["rungs"] == [] and result.root["accepted"] is True
+
+
+async def test_disagreement_takes_more_samples_and_stops_when_they_agree():
+    m = model({APPLES: ["30", "29", "29"]}, {APPLES: ["29", "29", "31"]})
+    result = await asolve(APPLES, chat_model=m, durable=False)
+    assert result.answer == "29" and result.root["rungs"] == ["samples"]
+    assert result.confidence == pytest.approx(4 / 6, abs=1e-3) and not result.best_effort
+    samples = [c for c in m.calls if c["kwargs"].get("n") == 2]
+    assert len(samples) == 2  # two more answers and two more programs, one request each
+    assert result.usage.calls == 4
+
+
+async def test_doubt_is_delegated_and_both_models_count_against_one_budget():
+    m = model({APPLES: ["30", "28", "27"]}, {APPLES: ["29", "26", "25"]})
+    large = delegate("29")
+    result = await asolve(APPLES, chat_model=m, delegate_chat_model=large, durable=False)
+    assert result.root["rungs"] == ["samples", "delegate"]
+    assert result.answer == "29" and len(large.calls) == 1
+    assert result.usage.delegate_calls == 1 and result.usage.calls == 5
+    assert result.usage.delegate_prompt_tokens > 0
+    assert result.root["candidates"][-1]["kind"] == "delegate"
+    # the delegate agrees with 1 of the 6 small answers (the greedy program): not accepted
+    assert result.confidence == pytest.approx(0.5 + 0.5 / 6, abs=1e-3) and result.best_effort
+
+
+async def test_math_never_divides_it_ends_in_best_effort_without_a_delegate():
+    m = model({APPLES: ["30", "28", "27"]}, {APPLES: ["29", "26", "25"]},
+              {APPLES: decision("divide", subproblems=[{"question": "a?"}, {"question": "b?"}])})
+    result = await asolve(APPLES, chat_model=m, durable=False)
+    assert result.root["rungs"] == ["samples"] and "plan" not in steps(m)
+    assert result.best_effort and len(result.tree) == 1
+
+
+async def test_without_a_delegate_doubt_divides_and_each_sub_problem_climbs_the_ladder():
+    subs = ["How many apples are in the boxes?", "What is #1 minus 7?"]
+    plans = {APPLES: decision("divide", subproblems=[{"question": subs[0]},
+                                                     {"question": subs[1], "depends_on": [1]}])}
+    m = model({APPLES: ["30", "28", "27"], subs[0]: "36", "What is 36 minus 7?": "29"}, plans=plans)
+    result = await asolve(APPLES, chat_model=m, durable=False, policy="general")
+    assert result.root["rungs"] == ["samples", "divide"]
+    assert [result.tree[c]["question"] for c in result.root["children"]] == [
+        subs[0], "What is 36 minus 7?"]
+    assert all(result.tree[c]["accepted"] and result.tree[c]["confidence"] == 1.0
+               for c in result.root["children"])
+    assert steps(m).count("plan") == 1 and result.root["answer"] == "merged"
+
+
+async def test_a_divide_that_copies_the_planner_example_is_refused():
+    copied = decision("divide", subproblems=[
+        {"question": "In which year was the director of Jaws born?"},
+        {"question": "In which year was the director of Alien born?"}])
+    m = model({APPLES: ["30", "28", "27"]}, plans={APPLES: copied})
+    result = await asolve(APPLES, chat_model=m, durable=False, policy="general")
+    assert result.root["children"] == [] and len(result.tree) == 1
+    assert "no usable split" in result.root["reason"]
+
+
+async def test_when_no_rung_is_left_the_best_candidate_is_a_marked_best_effort():
+    m = model({APPLES: ["30", "28", "27"]}, {APPLES: ["29", "26", "25"]})
+    result = await asolve(APPLES, chat_model=m, durable=False, max_depth=0)
+    assert result.best_effort and result.stop_reason is None
+    assert result.answer == "30"  # the greedy answer: no value has more than one vote
+    assert result.confidence == pytest.approx(1 / 6, abs=1e-3)
+    assert result.root["accepted"] is False
+
+
+async def test_the_budget_holds_across_rungs_and_delegation():
+    m = model({APPLES: ["30", "28", "27"]}, {APPLES: ["29", "26", "25"]})
+    result = await asolve(APPLES, chat_model=m, delegate_chat_model=delegate("29"),
+                          durable=False, max_calls=3)
+    assert result.usage.calls <= 3 and result.best_effort
+    assert result.answer  # the best candidate so far, never nothing
+
+
+async def test_knowledge_retrieves_first_and_accepts_an_answer_the_passages_hold():
+    from lottery.stores.knowledge import Document, InMemoryKnowledgeBase
+
+    kb = InMemoryKnowledgeBase("facts")
+    await kb.aupsert([Document(id="d1", text="Alien (1979) was directed by Ridley Scott.")])
+    q = "Who directed the film Alien?"
+    m = model({q: "Ridley Scott"})
+    result = await asolve(q, chat_model=m, knowledge=kb, durable=False)
+    assert result.policy == "knowledge" and result.confidence == 1.0
+    assert result.root["evidence"][0]["source"] == "kb:facts"
+    assert [c["kind"] for c in result.root["candidates"]] == ["words", "passages"]
+    assert steps(m) == ["solve"]
+
+
+# -- memory reuse and output honesty -----------------------------------------------------------
+
+async def test_only_checked_answers_are_reused_by_later_runs():
+    store = InMemoryStore()
+    sub = "How many apples are in the boxes?"
+    plans = {APPLES: decision("divide", subproblems=[{"question": sub},
+                                                     {"question": "What is #1 minus 7?"}])}
+    words = {APPLES: ["30", "28", "27"], sub: "36", "What is 36 minus 7?": "29"}
+    first = await asolve(APPLES, chat_model=model(words, plans=plans), store=store,
+                         policy="general")
+    assert first.tree["0.1"]["accepted"]
+    second_model = model(words, plans=plans)
+    second = await asolve(APPLES + " ", chat_model=second_model, store=store, policy="general")
+    assert second.tree["0.1"]["decision"] == "reuse"
+    assert second.tree["0.1"]["reused_from"]["run_id"] == first.run_id
+    # the root's best-effort answer was never remembered: the second run climbs again
+    assert second.tree["0"]["decision"] != "reuse"
+
+
+async def test_a_doubtful_answer_is_not_remembered():
+    store = InMemoryStore()
+    m = model({APPLES: ["30", "28", "27"]}, {APPLES: ["29", "26", "25"]})
+    await asolve(APPLES, chat_model=m, store=store, max_depth=0)
+    assert await store.asearch(("answers",)) == []
+
+
+def test_lottery_ask_marks_a_best_effort_answer_and_exits_3(monkeypatch):
+    from lottery.cli import app
+
+    m = model({APPLES: ["30", "28", "27"]}, {APPLES: ["29", "26", "25"]})
+    monkeypatch.setattr("lottery.cli.ask.solve", _with(chat_model=m, durable=False))
+    done = CliRunner().invoke(app, ["ask", APPLES, "--max-depth", "0"])
+    assert done.exit_code == 3, done.output
+    assert "best-effort answer: it did not pass its check, confidence 0.17" in done.output
+    assert done.stdout.strip().endswith("30")
+
+
+def _with(**fixed):
+    from lottery.api import solve
+
+    return lambda question, **kwargs: solve(question, **{**kwargs, **fixed})
+
+
+def test_the_built_in_policies_are_the_documented_ones():
+    assert set(POLICIES) == {"math", "logic", "knowledge", "general", "planner"}
+    assert POLICIES["planner"].planner and not POLICIES["math"].planner
