@@ -55,6 +55,11 @@ class Policy:
     check: Check = "none"
     escalate: tuple[Rung, ...] = ("samples", "delegate", "divide")
     """Rungs tried in order after an attempt fails its check; unavailable ones are skipped."""
+    delegating: tuple[Rung, ...] | None = None
+    """The rungs instead of ``escalate`` when a delegate model is configured (``None``: the
+    same). The models of a cascade may differ only a few times in size: every extra call of
+    the small one then costs a sizeable part of what the large one would, so a doubtful
+    answer goes to the delegate at once."""
     accept: float = 0.6
     """Confidence at or above which an answer is accepted (and the climb stops)."""
     extra_samples: int = 2
@@ -67,17 +72,17 @@ POLICIES: dict[str, Policy] = {
         # reached it and 12 of those ended right, below the attempt's own vote.
         Policy(name="math", description="chain of thought, checked by an executed Python "
                "program; more samples, then delegation, only on disagreement",
-               check="python", escalate=("samples", "delegate")),
+               check="python", escalate=("samples", "delegate"), delegating=("delegate",)),
         Policy(name="logic", description="chain of thought, checked by a z3 program; more "
                "samples, then delegation, only on disagreement", check="logic",
-               escalate=("samples", "delegate")),
+               escalate=("samples", "delegate"), delegating=("delegate",)),
         Policy(name="knowledge", description="retrieve, read, check that the passages hold "
                "the answer; a second hop on the bridge entity, more samples, delegation",
                retrieve_first=True, check="passages",
-               escalate=("retrieve", "samples", "delegate")),
+               escalate=("retrieve", "samples", "delegate"), delegating=("retrieve", "delegate")),
         Policy(name="general", description="chain of thought checked by agreement of "
                "samples; delegation, then division, on disagreement",
-               escalate=("samples", "delegate", "divide")),
+               escalate=("samples", "delegate", "divide"), delegating=("delegate",)),
         Policy(name="planner", description="the model planner decides every problem "
                "(solve, retrieve, tool, divide); no checks", planner=True, escalate=()),
     )
@@ -204,7 +209,8 @@ def next_step(policy: Policy, problem: Problem, *, can_divide: bool,
     larger model's answer is not second-guessed by dividing for the small one. With no
     model call left (``calls_left``), the best candidate is the answer."""
     tried = list(problem.get("rungs") or [])
-    for rung in () if "delegate" in tried or calls_left < 1 else policy.escalate:
+    ladder = policy.delegating if can_delegate and policy.delegating is not None else policy.escalate
+    for rung in () if "delegate" in tried or calls_left < 1 else ladder:
         if rung in tried:
             continue
         if rung == "delegate" and not can_delegate:

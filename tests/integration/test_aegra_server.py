@@ -25,7 +25,8 @@ from tests.integration.graph_server import (
 )
 from tests.integration.servers import free_port
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("planner_policy")]
+"""The scripted model server answers planner decisions: runs follow the planner policy."""
 
 ROOT_DIR = Path(__file__).resolve().parents[2]
 
@@ -69,6 +70,7 @@ async def test_aegra_streams_a_run_and_keeps_its_state_across_a_restart(tmp_path
         port = free_port()
         env = {**os.environ, "DATABASE_URL": database, "AEGRA_CONFIG": "langgraph.json",
                "AUTH_TYPE": "noop", "LOTTERY_BASE_URL": base_url, "LOTTERY_MODEL": "scripted",
+               "LOTTERY_POLICY": "planner",
                "LOTTERY_HOME": str(tmp_path / "home"), "OTEL_EXPORTER_OTLP_ENDPOINT": otlp[0],
                "OTEL_TRACES_EXPORTER": "otlp", "OTEL_METRICS_EXPORTER": "none"}
         cmd = [sys.executable, "-m", "lottery.server", "--host", "127.0.0.1", "--port", str(port)]

@@ -13,7 +13,8 @@ import pytest
 
 from tests.integration.servers import REPO
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("planner_policy")]
+"""The scripted model server answers planner decisions: runs follow the planner policy."""
 
 
 def session_processes(sid: int) -> list[int]:

@@ -17,7 +17,8 @@ import pytest
 from tests.integration.graph_server import Q, model_server, run_and_check_stream, serve
 from tests.integration.servers import free_port
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("planner_policy")]
+"""The scripted model server answers planner decisions: runs follow the planner policy."""
 
 ROOT_DIR = Path(__file__).resolve().parents[2]
 LANGGRAPH = Path(sys.executable).parent / "langgraph"
@@ -38,6 +39,7 @@ def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
     port = free_port()
     with model_server() as base_url:
         env = {**os.environ, "LOTTERY_BASE_URL": base_url, "LOTTERY_MODEL": "scripted",
+               "LOTTERY_POLICY": "planner",
                "LOTTERY_HOME": str(workdir / "home"), "LANGSMITH_TRACING": "false",
                "LANGGRAPH_CLI_NO_ANALYTICS": "1"}
         cmd = [str(LANGGRAPH), "dev", "--no-browser", "--no-reload", "--host", "127.0.0.1",

@@ -10,7 +10,8 @@ import pytest
 from lottery import solve
 from tests.integration.servers import REPO, stub_server
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("planner_policy")]
+"""The scripted model server answers planner decisions: runs follow the planner policy."""
 
 
 def _load_module():

@@ -36,7 +36,8 @@ from tests.integration.chain import CHAIN_Q, chain_model
 from tests.integration.postgres import create_database, postgres_server
 from tests.unit.scripted import decision, scripted
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("planner_policy", "reuse_unchecked")]
+"""The scripted model server answers planner decisions: runs follow the planner policy."""
 
 REPO = Path(__file__).resolve().parents[2]
 

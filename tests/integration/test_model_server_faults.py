@@ -21,7 +21,8 @@ from lottery import asolve
 from lottery.errors import ModelServerError
 from tests.integration.servers import FaultProxy, free_port, stub_server
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("planner_policy")]
+"""The scripted model server answers planner decisions: runs follow the planner policy."""
 
 Q = "Sum | alpha | beta | gamma"
 EXPECTED = "ans(alpha)+ans(beta)+ans(gamma)"

@@ -21,7 +21,8 @@ from lottery.api import asolve
 from lottery.telemetry import setup_from_env
 from lottery.testing import ScriptedChatModel
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("planner_policy")]
+"""The scripted model server answers planner decisions: runs follow the planner policy."""
 
 
 class Receiver(ThreadingHTTPServer):

@@ -93,8 +93,11 @@ def test_lottery_ask_reuses_the_local_server_as_embedded_default(
                LOTTERY_MAX_DEPTH="1", LOTTERY_MAX_COMPLETION_TOKENS="160")
     run = subprocess.run([_lottery(), "ask", "What is 12 + 30?", "--json"], env=env,
                          capture_output=True, text=True, timeout=600, check=False)
-    assert run.returncode == 0, run.stderr
+    # 0 for an accepted answer, 3 for a best-effort one (a 135M model often is): never else
+    assert run.returncode in (0, 3), run.stderr
     result = json.loads(run.stdout)
+    assert (run.returncode == 3) == result["best_effort"]
+    assert result["policy"] == "math" and result["confidence"] is not None
     assert isinstance(result["answer"], str) and result["answer"].strip()
     assert result["model"] == MODEL and result["usage"]["calls"] >= 1
     assert "starting a local vLLM server" not in run.stderr  # the running one was reused

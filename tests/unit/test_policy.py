@@ -115,17 +115,25 @@ async def test_disagreement_takes_more_samples_and_stops_when_they_agree():
     assert result.usage.calls == 4
 
 
-async def test_doubt_is_delegated_and_both_models_count_against_one_budget():
+async def test_doubt_is_delegated_at_once_and_both_models_count_against_one_budget():
     m = model({APPLES: ["30", "28", "27"]}, {APPLES: ["29", "26", "25"]})
     large = delegate("29")
     result = await asolve(APPLES, chat_model=m, delegate_chat_model=large, durable=False)
-    assert result.root["rungs"] == ["samples", "delegate"]
+    # with a delegate, no samples rung: a 3x larger model is cheaper than more small calls
+    assert result.root["rungs"] == ["delegate"] and not any("n" in c["kwargs"] for c in m.calls)
     assert result.answer == "29" and len(large.calls) == 1
-    assert result.usage.delegate_calls == 1 and result.usage.calls == 5
+    assert result.usage.delegate_calls == 1 and result.usage.calls == 3
     assert result.usage.delegate_prompt_tokens > 0
-    assert result.root["candidates"][-1]["kind"] == "delegate"
-    # the delegate agrees with 1 of the 6 small answers (the greedy program): not accepted
-    assert result.confidence == pytest.approx(0.5 + 0.5 / 6, abs=1e-3) and result.best_effort
+    assert result.root["candidates"][-1] == {"answer": "29", "kind": "delegate",
+                                             "model": "delegate"}
+    # the delegate agrees with 1 of the 2 small answers (the program): accepted
+    assert result.confidence == 0.75 and not result.best_effort
+
+
+async def test_a_delegated_answer_no_small_answer_supports_is_a_best_effort():
+    m = model({APPLES: "30"}, {APPLES: "31"})
+    result = await asolve(APPLES, chat_model=m, delegate_chat_model=delegate("29"), durable=False)
+    assert result.answer == "29" and result.confidence == 0.5 and result.best_effort
 
 
 async def test_math_never_divides_it_ends_in_best_effort_without_a_delegate():
@@ -172,8 +180,8 @@ async def test_when_no_rung_is_left_the_best_candidate_is_a_marked_best_effort()
 async def test_the_budget_holds_across_rungs_and_delegation():
     m = model({APPLES: ["30", "28", "27"]}, {APPLES: ["29", "26", "25"]})
     result = await asolve(APPLES, chat_model=m, delegate_chat_model=delegate("29"),
-                          durable=False, max_calls=3)
-    assert result.usage.calls <= 3 and result.best_effort
+                          durable=False, max_calls=2)
+    assert result.usage.calls <= 2 and result.best_effort and result.usage.delegate_calls == 0
     assert result.answer  # the best candidate so far, never nothing
 
 
