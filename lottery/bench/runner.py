@@ -355,7 +355,9 @@ def _policy_fields(result: Any, root: dict[str, Any]) -> dict[str, Any]:
     rungs = root.get("rungs") or []
     return {"policy": result.policy, "rung": rungs[-1] if rungs else "attempt",
             "rungs": rungs, "confidence": result.confidence, "accepted": root.get("accepted"),
-            "candidates": len(root.get("candidates") or []),
+            # every answer the root received, for selection rules tried offline
+            "candidates": [[c["kind"], fit([c["answer"]], 80)[0]]
+                           for c in root.get("candidates") or []],
             "delegated": u.delegate_calls > 0, "delegate_calls": u.delegate_calls,
             "delegate_prompt_tokens": u.delegate_prompt_tokens,
             "delegate_completion_tokens": u.delegate_completion_tokens}
