@@ -226,9 +226,44 @@ def next_step(policy: Policy, problem: Problem, *, can_divide: bool,
             return {**update, "status": "retrieve", "decision": "retrieve",
                     "query": bridge_query(problem)}
         return {**update, "status": "solve"}
-    return {"status": "done", "accepted": False,
-            "reason": (f"{problem.get('reason', '')} | no rung left: best effort at confidence "
-                       f"{problem.get('confidence', 0):.2f}").strip(" |")}
+    return give_up(problem, "no rung left")
+
+
+def give_up(problem: Problem, why: str) -> dict[str, Any]:
+    """The best-effort update: the climb ends without an accepted answer.
+
+    The answer is the greedy reasoned answer of the attempt (a delegate's when there is
+    one), not the vote: an unaccepted vote of the 0.5B model was right less often than its
+    single greedy answer (GSM8K, 100 items; see docs/findings/2026-12-04-policy.md), so a
+    run that cannot confirm an answer is never worse than one call.
+    """
+    candidates = list(problem.get("candidates") or [])
+    chosen = fallback(candidates)
+    update: dict[str, Any] = {"status": "done", "accepted": False}
+    if chosen is not None:
+        update.update(answer=chosen.answer, confidence=chosen.confidence)
+    confidence = update.get("confidence", problem.get("confidence", 0)) or 0
+    update["reason"] = (f"{problem.get('reason', '')} | {why}: best effort at confidence "
+                        f"{confidence:.2f}").strip(" |")
+    return update
+
+
+def fallback(candidates: Sequence[Candidate]) -> Verdict | None:
+    """The best-effort choice among candidates: the delegate's answer when there is one,
+    else the first reasoned (greedy) answer; its confidence is its share of the answers."""
+    if any(c["kind"] == "delegate" for c in candidates):
+        return score(candidates)
+    given = [c for c in candidates if str(c.get("answer") or "").strip()]
+    greedy = next((c for c in given if c["kind"] in ("words", "merge")), None)
+    if greedy is None:
+        return score(candidates)
+    kind = answer_kind([c["answer"] for c in given],
+                       programs=[c["answer"] for c in given if c["kind"] == "program"])
+    key = answer_key(greedy["answer"], kind)
+    votes = sum(1 for c in given if answer_key(c["answer"], kind) == key)
+    kinds = {_EVIDENCE_KIND[c["kind"]] for c in given if answer_key(c["answer"], kind) == key}
+    return Verdict(answer=greedy["answer"].strip(), confidence=round(votes / max(len(given), 2), 4),
+                   agreed=len(kinds) > 1, votes=votes)
 
 
 def bridge_query(problem: Problem) -> str:

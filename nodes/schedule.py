@@ -25,7 +25,7 @@ from lottery.graphs.state import Evidence, Problem, State, Task, new_problem
 from lottery.nodes.events import emit_answer, emit_decision
 from lottery.nodes.llm import fit
 from lottery.nodes.memory import memorize_answer, recall_answer
-from lottery.nodes.policy import POLICIES, Policy, first_step, next_step, resolve
+from lottery.nodes.policy import POLICIES, Policy, first_step, give_up, next_step, resolve
 from lottery.nodes.preprocess import attach_context
 
 ROOT = "0"
@@ -160,9 +160,7 @@ async def schedule(state: State, runtime: Runtime[Context], config: RunnableConf
             # One call left: spend it on answering the root from what is known.
             out["stop_reason"] = "budget"
             if root.get("candidates"):  # the root has answers: the best one, no call needed
-                updates.setdefault(ROOT, {}).update(
-                    status="done", accepted=False,
-                    reason=(root.get("reason", "") + " | budget nearly spent: best effort").strip(" |"))
+                updates.setdefault(ROOT, {}).update(give_up(root, "budget nearly spent"))
             elif calls_left >= 1 and tokens_left > 0:
                 updates.setdefault(ROOT, {}).update(
                     status="solve", rung="final",

@@ -47,6 +47,9 @@ async def solve(task: Task, runtime: Runtime[Context]) -> dict[str, Any]:
     messages = solve_messages(ctx, problem, task["related"])
     policy = POLICIES[task.get("policy") or "planner"]
     if not policy.planner and problem.get("rung") != "final":
+        if not problem["evidence"] and not task["related"]:
+            # nothing to read: the attempt is exactly the single chain-of-thought call
+            messages = system_user(prompts.COT_SYSTEM, problem["question"])
         return await _climb(task, runtime, policy, messages)
     reply, extra = Reply(), {}
     # no check when the tool is not in the tool set C (e.g. `--ablate tools`)
