@@ -9,8 +9,9 @@ whatever order they run in.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -19,7 +20,24 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import Field, PrivateAttr
 
-Responder = Callable[[Sequence[BaseMessage]], str]
+Responder = Callable[..., str]
+"""``respond(messages)`` or ``respond(messages, step)``; see :func:`step_of_run`."""
+
+NODE_STEPS = {"planner": "plan", "merge": "merge", "solve": "solve", "tool": "args",
+              "answer": "solve"}
+"""The step a model call serves, by the graph node that made it."""
+
+
+def step_of_run(run_manager: Any) -> str | None:
+    """What a call is for, from its tags and metadata (not from its prompt's words): a
+    ``lottery:<step>`` tag (``program``), else the LangGraph node that made the call
+    (``plan``, ``solve``, ``merge``, ``args``); ``None`` outside a graph."""
+    tags = getattr(run_manager, "tags", None) or []
+    tagged = [t.split(":", 1)[1] for t in tags if t.startswith("lottery:")]
+    if tagged:
+        return tagged[-1]
+    node = (getattr(run_manager, "metadata", None) or {}).get("langgraph_node")
+    return NODE_STEPS.get(node, node)
 
 
 class ScriptedChatModel(GenericFakeChatModel):
@@ -33,6 +51,7 @@ class ScriptedChatModel(GenericFakeChatModel):
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _in_flight: int = PrivateAttr(default=0)
     _max_in_flight: int = PrivateAttr(default=0)
+    _takes_step: bool | None = PrivateAttr(default=None)
 
     @property
     def calls(self) -> list[dict[str, Any]]:
@@ -44,13 +63,15 @@ class ScriptedChatModel(GenericFakeChatModel):
         """The most calls that were in flight at once."""
         return self._max_in_flight
 
-    def _reply(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> ChatResult:
+    def _reply(self, messages: list[BaseMessage], kwargs: dict[str, Any],
+               run_manager: Any = None) -> ChatResult:
         # ``n`` completions per request, as an OpenAI-compatible server gives; usage is the
         # request's total, carried by the first one (as langchain-openai reports it).
-        texts = [self.respond(messages) for _ in range(int(kwargs.get("n") or 1))]
+        step = step_of_run(run_manager)
+        texts = [self._respond(messages, step) for _ in range(int(kwargs.get("n") or 1))]
         with self._lock:
             self._log.append({"messages": messages, "kwargs": kwargs, "reply": texts[0],
-                              "replies": texts})
+                              "replies": texts, "step": step})
         prompt_tokens = sum(len(str(m.content).split()) for m in messages)
         output_tokens = sum(len(t.split()) for t in texts)
         usage = {"input_tokens": prompt_tokens, "output_tokens": output_tokens,
@@ -59,9 +80,16 @@ class ScriptedChatModel(GenericFakeChatModel):
                         for i, t in enumerate(texts)]
         return ChatResult(generations=[ChatGeneration(message=m) for m in messages_out])
 
+    def _respond(self, messages: list[BaseMessage], step: str | None) -> str:
+        """``respond(messages, step)`` when it takes the step, else ``respond(messages)``."""
+        if self._takes_step is None:
+            params = inspect.signature(self.respond).parameters
+            self._takes_step = len(params) >= 2
+        return self.respond(messages, step) if self._takes_step else self.respond(messages)
+
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
-        return self._reply(messages, kwargs)
+        return self._reply(messages, kwargs, run_manager)
 
     async def _agenerate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                          run_manager: Any = None, **kwargs: Any) -> ChatResult:
@@ -71,7 +99,7 @@ class ScriptedChatModel(GenericFakeChatModel):
         try:
             if self.delay_s:
                 await asyncio.sleep(self.delay_s)
-            return self._reply(messages, kwargs)
+            return self._reply(messages, kwargs, run_manager)
         finally:
             with self._lock:
                 self._in_flight -= 1

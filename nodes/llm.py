@@ -105,10 +105,11 @@ def is_transient(exc: BaseException) -> bool:
 async def complete(
     ctx: Context, messages: list[BaseMessage], *, max_tokens: int | None = None,
     json_schema: dict[str, Any] | None = None, reply: Reply | None = None,
-    llm: BaseChatModel | None = None,
+    llm: BaseChatModel | None = None, step: str | None = None,
 ) -> Reply:
     """One model call (to ``llm``, default the run's model); adds its text and usage to
-    ``reply``."""
+    ``reply``. ``step`` tags the call (``lottery:<step>``) where the node alone does not
+    say what it is for (a program written inside ``solve``)."""
     reply = reply or Reply()
     kwargs: dict[str, Any] = {"max_tokens": max_tokens or ctx.max_completion_tokens}
     if json_schema is not None and ctx.structured_output:
@@ -120,7 +121,8 @@ async def complete(
             "json_schema": {"name": "decision", "schema": json_schema},
         }}
     with ctx.telemetry.model_call(messages, kwargs) as call:
-        message = await (llm or ctx.llm).bind(**kwargs).ainvoke(messages)
+        config = {"tags": [*(ensure_config().get("tags") or []), f"lottery:{step}"]} if step else None
+        message = await (llm or ctx.llm).bind(**kwargs).ainvoke(messages, config=config)
         call.done(message)
     reply.add(message)
     return reply
@@ -241,9 +243,9 @@ def is_plain(answer: str, kind: str) -> bool:
 
 
 async def sample(ctx: Context, messages: list[BaseMessage], n: int, reply: Reply, *,
-                 temperature: float | None = None) -> list[str]:
+                 temperature: float | None = None, step: str | None = None) -> list[str]:
     """``n`` completions at ``temperature`` (default: the run's, greedy) in ONE request
-    (shared prefill). Counted as one call either way.
+    (shared prefill). Counted as one call either way. ``step``: as for :func:`complete`.
     """
     kwargs: dict[str, Any] = {"max_tokens": ctx.max_completion_tokens}
     if n > 1:
@@ -252,8 +254,9 @@ async def sample(ctx: Context, messages: list[BaseMessage], n: int, reply: Reply
         kwargs["temperature"] = temperature
     config = ensure_config()  # the node's callbacks (tracing) follow the call
     with ctx.telemetry.model_call(messages, kwargs) as call:
+        tags = [*(config.get("tags") or []), *([f"lottery:{step}"] if step else [])]
         result = await ctx.llm.agenerate([messages], callbacks=config.get("callbacks"),
-                                         tags=config.get("tags"), metadata=config.get("metadata"),
+                                         tags=tags, metadata=config.get("metadata"),
                                          **kwargs)
         generations = result.generations[0]
         call.done(generations[0].message)  # type: ignore[attr-defined]  # usage: the request's

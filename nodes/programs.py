@@ -93,8 +93,9 @@ async def run_programs(
     # vote breaks ties in favour of the first run, so the greedy program decides ties.
     # Both requests share the prompt, which a server with prefix caching prefills once.
     batches = await asyncio.gather(
-        *([sample(ctx, messages, 1, outcome.reply)] if greedy else []),
-        *([sample(ctx, messages, sampled, outcome.reply, temperature=ctx.program_temperature)]
+        *([sample(ctx, messages, 1, outcome.reply, step="program")] if greedy else []),
+        *([sample(ctx, messages, sampled, outcome.reply, temperature=ctx.program_temperature,
+                  step="program")]
           if sampled > 0 else []))
     texts = [t for batch in batches for t in batch]
     programs = [c for c in (extract_code(t) for t in texts) if c]
@@ -107,7 +108,7 @@ async def run_programs(
         bad = failed.args[ARG_NAME[tool]] if failed else (texts[0] if texts else "")
         fix = [*messages, AIMessage(f"```python\n{bad}\n```"),
                HumanMessage(prompts.PROGRAM_FIX.format(error=error))]
-        await complete(ctx, fix, reply=outcome.reply)
+        await complete(ctx, fix, reply=outcome.reply, step="program")
         outcome.reply.usage["repairs"] = outcome.reply.usage.get("repairs", 0) + 1
         code = extract_code(outcome.reply.text)
         if code:

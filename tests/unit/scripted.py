@@ -12,7 +12,13 @@ from langchain_core.messages import BaseMessage
 from lottery.testing import ScriptedChatModel
 
 
-def step_of(messages: Sequence[BaseMessage]) -> str:
+def step_of(messages: Sequence[BaseMessage] | dict[str, Any]) -> str:
+    """The step of a model call: from its record's tags (``model.calls``), else read off
+    the prompt (for a prompt alone)."""
+    if isinstance(messages, dict):
+        if messages.get("step"):
+            return messages["step"]
+        messages = messages["messages"]
     system = str(messages[0].content)
     if system.startswith(("You plan", "Split the question")):
         return "plan"
@@ -42,8 +48,9 @@ def scripted(
 ) -> ScriptedChatModel:
     """A model that plans by question (default: solve) and answers by question (default: '42')."""
 
-    def respond(messages: Sequence[BaseMessage]) -> str:
-        step, question = step_of(messages), question_of(messages)
+    def respond(messages: Sequence[BaseMessage], step: str | None = None) -> str:
+        # routed by the node that made the call: rewording a prompt cannot misroute it
+        step, question = step or step_of(messages), question_of(messages)
         if step == "plan":
             if callable(plans):
                 return plans(question)

@@ -34,8 +34,7 @@ def model(words: dict[str, list[str] | str], programs: dict[str, list[str] | str
         seen[(step, question)] = i + 1
         return options[min(i, len(options) - 1)]
 
-    def respond(messages) -> str:
-        step = step_of(messages)
+    def respond(messages, step) -> str:
         if step == "plan":
             return (plans or {}).get(question_of(messages), decision("solve"))
         if step == "program":
@@ -53,7 +52,7 @@ def delegate(answer: str) -> ScriptedChatModel:
 
 
 def steps(m: ScriptedChatModel) -> list[str]:
-    return [step_of(c["messages"]) for c in m.calls]
+    return [step_of(c) for c in m.calls]
 
 
 # -- choosing the policy ---------------------------------------------------------------------
@@ -257,3 +256,15 @@ def _with(**fixed):
 def test_the_built_in_policies_are_the_documented_ones():
     assert set(POLICIES) == {"math", "logic", "knowledge", "general", "planner"}
     assert POLICIES["planner"].planner and not POLICIES["math"].planner
+
+
+async def test_the_fake_model_routes_by_node_not_by_prompt_wording(monkeypatch):
+    from lottery.nodes import prompts
+
+    monkeypatch.setattr(prompts, "PAL_SYSTEM", "Reworded: write Python for it.")
+    monkeypatch.setattr(prompts, "COT_SYSTEM", "Reworded: reason, then say Answer: X.")
+    m = model({APPLES: "29"}, {APPLES: "29"})
+    result = await asolve(APPLES, chat_model=m, durable=False)
+    assert sorted(steps(m)) == ["program", "solve"] and result.confidence == 1.0
+    assert [c["step"] for c in m.calls if "Reworded: write" in str(c["messages"][0].content)] == [
+        "program"]
