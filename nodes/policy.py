@@ -62,6 +62,9 @@ class Policy:
     answer goes to the delegate at once."""
     accept: float = 0.6
     """Confidence at or above which an answer is accepted (and the climb stops)."""
+    answer_kind: str | None = None
+    """How answers compare when the class says it: ``number`` (math), ``letter`` (options);
+    ``None``: read off the answers (see ``nodes/llm.answer_kind``)."""
     extra_samples: int = 2
     """Answers (and programs, with a program check) the ``samples`` rung adds."""
 
@@ -72,10 +75,11 @@ POLICIES: dict[str, Policy] = {
         # reached it and 12 of those ended right, below the attempt's own vote.
         Policy(name="math", description="chain of thought, checked by an executed Python "
                "program; more samples, then delegation, only on disagreement",
-               check="python", escalate=("samples", "delegate"), delegating=("delegate",)),
+               check="python", escalate=("samples", "delegate"), delegating=("delegate",),
+               answer_kind="number"),
         Policy(name="logic", description="chain of thought, checked by a z3 program; more "
                "samples, then delegation, only on disagreement", check="logic",
-               escalate=("samples", "delegate"), delegating=("delegate",)),
+               escalate=("samples", "delegate"), delegating=("delegate",), answer_kind="letter"),
         Policy(name="knowledge", description="retrieve, read, check that the passages hold "
                "the answer; a second hop on the bridge entity, more samples, delegation",
                retrieve_first=True, check="passages",
@@ -145,7 +149,7 @@ _EVIDENCE_KIND = {"words": "words", "delegate": "words", "merge": "words",
 """Which kind of evidence a candidate is: agreement across kinds is what a check means."""
 
 
-def score(candidates: Sequence[Candidate]) -> Verdict | None:
+def score(candidates: Sequence[Candidate], kind: str | None = None) -> Verdict | None:
     """Choose among candidates; ``None`` when none has an answer.
 
     Answers are compared by value, read the way the programs answered (a number, an
@@ -158,8 +162,8 @@ def score(candidates: Sequence[Candidate]) -> Verdict | None:
     given = [c for c in candidates if str(c.get("answer") or "").strip()]
     if not given:
         return None
-    kind = answer_kind([c["answer"] for c in given],
-                       programs=[c["answer"] for c in given if c["kind"] == "program"])
+    kind = kind or answer_kind([c["answer"] for c in given],
+                               programs=[c["answer"] for c in given if c["kind"] == "program"])
     keys = [answer_key(c["answer"], kind) for c in given]
     votes = Counter(keys)
     kinds: dict[str, set[str]] = {}
@@ -171,7 +175,8 @@ def score(candidates: Sequence[Candidate]) -> Verdict | None:
     key = next(k for k in pool if votes[k] == best)
     # shown bare when some candidate gave it bare ("18", not "He has 18 apples.")
     same = [c for k, c in zip(keys, given, strict=True) if k == key]
-    answer = next((c["answer"] for c in same if is_plain(c["answer"], kind)), same[0]["answer"])
+    answer = next((c["answer"] for c in same if is_plain(c["answer"], kind)),
+                  _bare(same[0]["answer"], key, kind))
     if delegated:  # the larger model's answer, surer the more small answers agree with it
         small = [k for k, c in zip(keys, given, strict=True) if c["kind"] != "delegate"]
         confidence = round(0.5 + 0.5 * small.count(key) / max(len(small), 1), 4)
@@ -226,10 +231,10 @@ def next_step(policy: Policy, problem: Problem, *, can_divide: bool,
             return {**update, "status": "retrieve", "decision": "retrieve",
                     "query": bridge_query(problem)}
         return {**update, "status": "solve"}
-    return give_up(problem, "no rung left")
+    return give_up(policy, problem, "no rung left")
 
 
-def give_up(problem: Problem, why: str) -> dict[str, Any]:
+def give_up(policy: Policy, problem: Problem, why: str) -> dict[str, Any]:
     """The best-effort update: the climb ends without an accepted answer.
 
     The answer is the greedy reasoned answer of the attempt (a delegate's when there is
@@ -238,7 +243,7 @@ def give_up(problem: Problem, why: str) -> dict[str, Any]:
     run that cannot confirm an answer is never worse than one call.
     """
     candidates = list(problem.get("candidates") or [])
-    chosen = fallback(candidates)
+    chosen = fallback(candidates, policy.answer_kind)
     update: dict[str, Any] = {"status": "done", "accepted": False}
     if chosen is not None:
         update.update(answer=chosen.answer, confidence=chosen.confidence)
@@ -248,21 +253,31 @@ def give_up(problem: Problem, why: str) -> dict[str, Any]:
     return update
 
 
-def fallback(candidates: Sequence[Candidate]) -> Verdict | None:
+def _bare(answer: str, key: str | None, kind: str) -> str:
+    """The value alone when a sentence carries it ("... the answer is B." -> ``B``)."""
+    if key and kind == "letter" and len(key) == 1:
+        return key.upper()
+    if key and kind == "number" and not is_plain(answer, kind):
+        return key
+    return answer.strip()
+
+
+def fallback(candidates: Sequence[Candidate], kind: str | None = None) -> Verdict | None:
     """The best-effort choice among candidates: the delegate's answer when there is one,
     else the first reasoned (greedy) answer; its confidence is its share of the answers."""
     if any(c["kind"] == "delegate" for c in candidates):
-        return score(candidates)
+        return score(candidates, kind)
     given = [c for c in candidates if str(c.get("answer") or "").strip()]
     greedy = next((c for c in given if c["kind"] in ("words", "merge")), None)
     if greedy is None:
-        return score(candidates)
-    kind = answer_kind([c["answer"] for c in given],
-                       programs=[c["answer"] for c in given if c["kind"] == "program"])
+        return score(candidates, kind)
+    kind = kind or answer_kind([c["answer"] for c in given],
+                               programs=[c["answer"] for c in given if c["kind"] == "program"])
     key = answer_key(greedy["answer"], kind)
     votes = sum(1 for c in given if answer_key(c["answer"], kind) == key)
     kinds = {_EVIDENCE_KIND[c["kind"]] for c in given if answer_key(c["answer"], kind) == key}
-    return Verdict(answer=greedy["answer"].strip(), confidence=round(votes / max(len(given), 2), 4),
+    return Verdict(answer=_bare(greedy["answer"], key, kind),
+                   confidence=round(votes / max(len(given), 2), 4),
                    agreed=len(kinds) > 1, votes=votes)
 
 

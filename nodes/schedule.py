@@ -160,7 +160,7 @@ async def schedule(state: State, runtime: Runtime[Context], config: RunnableConf
             # One call left: spend it on answering the root from what is known.
             out["stop_reason"] = "budget"
             if root.get("candidates"):  # the root has answers: the best one, no call needed
-                updates.setdefault(ROOT, {}).update(give_up(root, "budget nearly spent"))
+                updates.setdefault(ROOT, {}).update(give_up(policy, root, "budget nearly spent"))
             elif calls_left >= 1 and tokens_left > 0:
                 updates.setdefault(ROOT, {}).update(
                     status="solve", rung="final",

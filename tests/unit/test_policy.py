@@ -268,3 +268,11 @@ async def test_the_fake_model_routes_by_node_not_by_prompt_wording(monkeypatch):
     assert sorted(steps(m)) == ["program", "solve"] and result.confidence == 1.0
     assert [c["step"] for c in m.calls if "Reworded: write" in str(c["messages"][0].content)] == [
         "program"]
+
+
+async def test_logic_reads_sentences_as_the_option_letters_they_name():
+    q = "Which is leftmost? Options: A) the owl B) the hawk C) the crow"
+    m = model({q: "The hawk is left of both, so the answer is B."}, {q: "B"})
+    result = await asolve(q, chat_model=m, durable=False)
+    assert result.policy == "logic" and result.answer == "B"
+    assert result.confidence == 1.0 and not result.best_effort
