@@ -161,7 +161,7 @@ async def schedule(state: State, runtime: Runtime[Context], config: RunnableConf
             out["stop_reason"] = "budget"
             if root.get("candidates"):  # the root has answers: the best one, no call needed
                 updates.setdefault(ROOT, {}).update(give_up(policy, root, "budget nearly spent"))
-            elif calls_left >= 1 and tokens_left > 0:
+            elif calls_left >= 1:  # even past the token budget: one bounded call answers
                 updates.setdefault(ROOT, {}).update(
                     status="solve", rung="final",
                     reason=(root.get("reason", "") + " | budget nearly spent: answered directly "

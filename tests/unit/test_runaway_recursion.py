@@ -89,3 +89,13 @@ async def test_an_empty_merge_keeps_the_subanswers_instead_of_losing_them():
     result = await asolve(q, chat_model=model)
     assert result.answer == "yes; yes"
     assert result.usage.fallbacks == 1
+
+
+async def test_a_ten_thousand_sub_problem_reply_still_ends_in_a_best_effort_answer():
+    # The reply alone spends the whole token budget; the root's last call is kept anyway.
+    q = "Compare everything."
+    plans = {q: decision("divide", subproblems=[{"question": f"Part {i}?"} for i in range(10000)])}
+    model = scripted(plans=plans)
+    result = await asolve(q, chat_model=model, durable=False, max_calls=8)
+    assert result.answer == "42" and result.best_effort and result.stop_reason == "budget"
+    assert result.usage.calls <= 8 and len(result.tree) <= 1 + 6  # the fan-out limit held
