@@ -44,13 +44,19 @@ async def solve(task: Task, runtime: Runtime[Context]) -> dict[str, Any]:
     checked against executed programs with ``solve_check``).
     """
     ctx, problem = runtime.context, task["problem"]
-    messages = solve_messages(ctx, problem, task["related"])
     policy = POLICIES[task.get("policy") or "planner"]
     if not policy.planner and problem.get("rung") != "final":
-        if not problem["evidence"] and not task["related"]:
-            # nothing to read: the attempt is exactly the single chain-of-thought call
+        # Every rung answers from the knowledge read, never from the problem's own check
+        # (an executed program's output): samples and the delegate must be independent of
+        # it, or they only echo it (the delegate answered a bare number after a wrong one).
+        read = {**problem, "evidence": [e for e in problem["evidence"] if not _is_check(e)]}
+        if not read["evidence"] and not task["related"]:
+            # nothing to read: exactly the single chain-of-thought call
             messages = system_user(prompts.COT_SYSTEM, problem["question"])
+        else:
+            messages = solve_messages(ctx, read, task["related"])  # type: ignore[arg-type]
         return await _climb(task, runtime, policy, messages)
+    messages = solve_messages(ctx, problem, task["related"])
     reply, extra = Reply(), {}
     # no check when the tool is not in the tool set C (e.g. `--ablate tools`)
     check = ctx.solve_check if ctx.solve_check and ctx.solve_check in ctx.registry else ""
@@ -101,9 +107,9 @@ async def _climb(task: Task, runtime: Runtime[Context], policy: Policy,
         "candidates": candidates, "status": "done" if ok else "doubt",
         "calls": problem["calls"] + reply.usage["calls"]}
     programs = [c for c in found if c["kind"] == "program"]
-    if programs:  # the executed check is evidence, as a tool step's result is
+    if programs:  # the executed check, shown in the tree (and kept out of later prompts)
         update["evidence"] = problem["evidence"] + [Evidence(
-            source=f"tool:{_CHECK_TOOL[policy.check]}", ok=True,
+            source=f"tool:{_CHECK_TOOL[policy.check]}", ok=True, ref=CHECK_REF,
             content=f"executed program printed {programs[0]['answer']!r}")]
     done: Problem = {**problem, **update}  # type: ignore[typeddict-item]
     await remember(runtime.store, task["run_id"], [done])
@@ -113,6 +119,13 @@ async def _climb(task: Task, runtime: Runtime[Context], policy: Policy,
 
 _CHECK_TOOL = {"python": "python", "logic": "logic"}
 """The program tool each program check runs."""
+
+CHECK_REF = "check"
+"""``ref`` of the evidence a policy's check adds: shown, never read by a later rung."""
+
+
+def _is_check(evidence: Evidence) -> bool:
+    return evidence.get("ref") == CHECK_REF
 
 
 async def _new_candidates(task: Task, ctx: Context, policy: Policy,

@@ -276,3 +276,17 @@ async def test_logic_reads_sentences_as_the_option_letters_they_name():
     result = await asolve(q, chat_model=m, durable=False)
     assert result.policy == "logic" and result.answer == "B"
     assert result.confidence == 1.0 and not result.best_effort
+
+
+async def test_samples_and_the_delegate_never_see_the_programs_output():
+    m = model({APPLES: ["30", "28", "27"]}, {APPLES: ["29", "26", "25"]})
+    await asolve(APPLES, chat_model=m, durable=False)  # attempt, then samples
+    large = delegate("29")
+    await asolve(APPLES, chat_model=model({APPLES: "30"}, {APPLES: "31"}),
+                 delegate_chat_model=large, durable=False)
+    prompts_seen = [c["messages"] for c in m.calls if step_of(c) == "solve"] + [
+        c["messages"] for c in large.calls]
+    assert len(prompts_seen) == 3
+    for messages in prompts_seen:  # each is the plain chain-of-thought prompt
+        assert [str(x.content) for x in messages][1] == APPLES
+        assert "printed" not in " ".join(str(x.content) for x in messages)
