@@ -94,7 +94,7 @@ def check_run(plans: list[str], others: list[str]) -> None:
     result = asyncio.run(asolve("Fuzz question?", chat_model=model, durable=False, **LIMITS))
     assert time.monotonic() - start < 10
     assert result.usage.calls == len(model.calls) <= LIMITS["max_calls"]
-    assert result.answer is None or isinstance(result.answer, str)
+    assert isinstance(result.answer, str)  # a finished run always answers, best effort or not
     assert result.root["status"] == "done" or result.best_effort
     for p in result.tree.values():
         assert p["depth"] <= LIMITS["max_depth"]

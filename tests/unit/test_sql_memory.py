@@ -54,7 +54,7 @@ async def test_durable_false_leaves_no_database(tmp_path, monkeypatch):
 def test_unusable_database_urls_are_refused_in_one_line(url):
     with pytest.raises(DatabaseURLError) as err:
         parse_url(url)
-    assert "\n" not in str(err.value) and "sqlite:///PATH" in str(err.value) + "sqlite:///PATH"
+    assert "\n" not in str(err.value) and "sqlite:///PATH" in str(err.value)  # says what works
 
 
 def test_postgres_urls_are_driven_by_psycopg_3():
