@@ -223,13 +223,21 @@ async def test_the_library_never_sets_a_global_tracer_provider():
     assert isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
 
 
-async def test_tracing_off_makes_no_spans_and_changes_no_answer():
+async def test_tracing_off_makes_no_spans_and_changes_no_answer(monkeypatch):
+    from opentelemetry import trace
+
+    started: list[str] = []
+    for tracer in (trace.ProxyTracer, trace.NoOpTracer):  # what an unconfigured process has
+        for method in ("start_span", "start_as_current_span"):
+            real = getattr(tracer, method)
+            monkeypatch.setattr(tracer, method, lambda self, name, *a, _real=real, **k: (
+                started.append(name), _real(self, name, *a, **k))[1])
     model = ScriptedChatModel(respond=respond)
     result = await asolve(QUESTION, chat_model=model, knowledge=knowledge())
-    assert result.answer == "Paris, 391, blue"
-    from lottery.graphs.context import Context
-
-    assert Context().telemetry.enabled is False
+    assert started == [], f"spans started with tracing off: {started[:5]}"
+    traced, spans, traced_model = await traced_run()
+    assert spans and result.answer == traced.answer == "Paris, 391, blue"
+    assert len(model.calls) == len(traced_model.calls)
 
 
 def test_the_global_provider_is_used_when_none_is_injected(tmp_path):
