@@ -56,7 +56,8 @@ def load_results(paths: Iterable[str | Path], *,
             delegate_params=cfg.get("delegate_params"),
         )
         summary = summarize(read_rows(folder / "rows.jsonl"), config,
-                            total_items=stored.get("items_planned"))
+                            # a bench stopped before its first summary: planned as its limit
+                            total_items=stored.get("items_planned") or cfg.get("limit"))
         summary["folder"] = str(folder)
         results.append(summary)
     results.sort(key=lambda s: (s["suite"], model_params(s["model"]) or 0, s["label"]))

@@ -275,3 +275,17 @@ def test_an_item_written_twice_counts_once(tmp_path):
     rows.write_text('{"id": "a", "correct": true}\n{"id": "b", "correct": false}\n'
                     '{"id": "a", "correct": false}\n', encoding="utf-8")
     assert read_rows(rows) == [{"id": "a", "correct": True}, {"id": "b", "correct": False}]
+
+
+def test_a_bench_stopped_before_its_summary_is_reported_as_partial(tmp_path):
+    from lottery.bench.report import load_results
+
+    folder = tmp_path / "stopped"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(
+        {"suite": "svamp", "strategy": "cot", "model": "qwen2.5-coder-1.5b-instruct", "limit": 10}))
+    (folder / "rows.jsonl").write_text("".join(
+        json.dumps({"id": f"q{i}", "correct": i == 0, "prompt_tokens": 1, "completion_tokens": 1})
+        + "\n" for i in range(3)))
+    (result,) = load_results([folder])
+    assert result["items"] == 3 and result["items_planned"] == 10 and not result["complete"]
