@@ -119,9 +119,7 @@ def resolve(name: str, question: str, *, has_knowledge: bool) -> Policy:
     """The policy a run follows: the named one, or for ``auto`` the class of the question."""
     if name == AUTO:
         return POLICIES[classify(question, has_knowledge=has_knowledge)]
-    if name not in POLICIES:
-        raise ConfigurationError(f"unknown policy {name!r} (choose from {', '.join(POLICY_NAMES)})")
-    return POLICIES[name]
+    return POLICIES[validate(name)]
 
 
 def validate(name: str) -> str:
@@ -157,7 +155,8 @@ def score(candidates: Sequence[Candidate], kind: str | None = None) -> Verdict |
     answer (a larger model) wins when there is one; otherwise a value that two kinds of
     evidence reached wins over any value one kind reached, then the most votes, ties
     going to the earliest (the greedy answers come first). Confidence is the chosen
-    value's share of the answers, counted over at least two.
+    value's share of the answers, counted over at least two; a delegate's answer starts at
+    0.5 and gains the share of the small model's answers that agree with it.
     """
     given = [c for c in candidates if str(c.get("answer") or "").strip()]
     if not given:
