@@ -27,7 +27,7 @@ from lottery.nodes.llm import (
 )
 from lottery.nodes.memory import remember
 from lottery.nodes.policy import POLICIES, Policy, accepted, score
-from lottery.nodes.programs import ProgramOutcome, run_programs
+from lottery.nodes.programs import ARG_NAME, ProgramOutcome, run_programs
 
 _MAX_EVIDENCE_CHARS = 1500
 _MARK = 8
@@ -109,16 +109,13 @@ async def _climb(task: Task, runtime: Runtime[Context], policy: Policy,
     programs = [c for c in found if c["kind"] == "program"]
     if programs:  # the executed check, shown in the tree (and kept out of later prompts)
         update["evidence"] = problem["evidence"] + [Evidence(
-            source=f"tool:{_CHECK_TOOL[policy.check]}", ok=True, ref=CHECK_REF,
+            source=f"tool:{policy.check}", ok=True, ref=CHECK_REF,
             content=f"executed program printed {programs[0]['answer']!r}")]
     done: Problem = {**problem, **update}  # type: ignore[typeddict-item]
     await remember(runtime.store, task["run_id"], [done])
     emit_answer(runtime, problem, update["answer"], "solve")
     return {"problems": {problem["id"]: update}, "usage": reply.usage}
 
-
-_CHECK_TOOL = {"python": "python", "logic": "logic"}
-"""The program tool each program check runs."""
 
 CHECK_REF = "check"
 """``ref`` of the evidence a policy's check adds: shown, never read by a later rung."""
@@ -133,7 +130,7 @@ async def _new_candidates(task: Task, ctx: Context, policy: Policy,
     """``n`` reasoned answers (greedy when ``n`` is 1, else sampled in one request), with as
     many executed programs when the policy checks with one, and the passages check."""
     problem = task["problem"]
-    tool = _CHECK_TOOL.get(policy.check, "")
+    tool = policy.check if policy.check in ARG_NAME else ""  # a program tool checks
     # no program check without the tool (`--ablate tools`), or when the budget leaves this
     # task one call (its allowance): the answer then stays unchecked
     tool = tool if tool in ctx.registry and task["allowance"] >= 2 else ""

@@ -13,7 +13,15 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from lottery.bench.runner import SUMMARY, BenchConfig, model_params, read_rows, summarize
+from lottery.bench.runner import (
+    MODEL_PARAMS,
+    SUMMARY,
+    BenchConfig,
+    model_params,
+    read_rows,
+    size_tag,
+    summarize,
+)
 from lottery.errors import ConfigurationError
 
 
@@ -110,11 +118,8 @@ def calibration_table(results: Sequence[dict[str, Any]]) -> str:
 
 
 def _short_model(model: str) -> str:
-    name = model.split("/")[-1].lower()
-    for tag in ("135m", "0.5b", "1.5b", "3b", "7b"):
-        if tag in name:
-            return tag.upper()
-    return name
+    tag = size_tag(model)
+    return tag.upper() if tag in MODEL_PARAMS else tag
 
 
 def plot(results: Sequence[dict[str, Any]], out: Path) -> list[Path]:

@@ -45,10 +45,10 @@ committed and shared, the benchmark data must not travel with them (read it by i
 data folder)."""
 
 
-def _size_tag(model: str) -> str:
-    """``1.5b`` for a catalogue model name, else the name."""
-    name = model.lower()
-    return next((tag for tag in sorted(MODEL_PARAMS, key=len, reverse=True) if tag in name), model)
+def size_tag(model: str) -> str:
+    """``1.5b`` for a catalogue model name, else the name (lower case, without its org)."""
+    name = model.split("/")[-1].lower()
+    return next((tag for tag in sorted(MODEL_PARAMS, key=len, reverse=True) if tag in name), name)
 
 
 def model_params(model: str, override: float | None = None) -> float | None:
@@ -124,7 +124,7 @@ class BenchConfig:
         if self.strategy == "algorithm1":
             name += f"-{self.policy or 'auto'}"
         if self.delegate_model:
-            name += f"+delegate-{_size_tag(self.delegate_model)}"
+            name += f"+delegate-{size_tag(self.delegate_model)}"
         name += "".join(f"-no-{a}" for a in sorted(self.ablate))
         samples = int(self.settings.get("solve_samples") or 1)
         name += f"-sc{samples}" if samples > 1 else ""
