@@ -31,6 +31,8 @@ from lottery.nodes.llm import is_transient
 from lottery.nodes.policy import validate as validate_policy
 from lottery.nodes.schedule import ROOT, validate_question
 from lottery.stores.sql import RunStore, SqlMemory, make_owner, open_memory
+from lottery.tools.program import PROGRAM_TOOLS
+from lottery.tools.sandbox import ensure_available
 
 Strategy = Literal["algorithm1", "direct", "cot"]
 
@@ -179,10 +181,14 @@ async def asolve(
         ConfigurationError: a setting is invalid, the model is unknown, or no model
             server is configured and ``autostart`` is off.
         ModelServerError: the model server could not be reached or kept failing.
+        SandboxUnavailableError: the sandbox is strict and this kernel cannot confine the
+            program tools (``lottery tools doctor``); nothing ran.
         StoreError: the database is unusable, or another process is writing the same run.
     """
     ctx = make_context(context, **settings)
     question = validate_question(question, ctx.max_input_chars)
+    if strategy == "algorithm1" and any(name in ctx.registry for name in PROGRAM_TOOLS):
+        ensure_available()  # strict sandbox on a kernel that cannot confine: stop before any call
     if ctx.chat_model is None and not ctx.base_url and ctx.autostart:
         # The embedded default: a local vLLM server for ctx.model, started on first use.
         from lottery.serve import ensure_server

@@ -75,6 +75,13 @@ class SandboxError(ToolError):
     """Sandboxed code broke a limit or a rule (time, memory, output, imports)."""
 
 
+class SandboxUnavailableError(SandboxError):
+    """The kernel cannot confine model-written code (no Landlock or seccomp) and the
+    sandbox is strict: no program ran. The run stops rather than run code unconfined."""
+
+    exit_code = 2
+
+
 class BudgetExhaustedError(LotteryError):
     """The run's budget of model calls or tokens is spent."""
 

@@ -70,3 +70,45 @@ def run_tool(
         if not as_json:
             print(f"error: {result.error}", file=sys.stderr)
         raise typer.Exit(1)
+
+
+@app.command("doctor")
+@cli_errors
+def doctor(as_json: bool = JSON_OPTION) -> None:
+    """Show what confines model-written programs here: the kernel's layers and a real run's.
+
+    Exit status 1 when the sandbox is strict and a required layer is missing (no program
+    would run); 0 otherwise.
+    """
+    from lottery.tools.sandbox import REQUIRED_LAYERS
+    from lottery.tools.sandbox import doctor as sandbox_doctor
+
+    report = asyncio.run(sandbox_doctor())
+    if as_json:
+        print_json(report)
+    else:
+        table = Table("layer", "kernel offers", "a program got",
+                      title=f"sandbox: {report['mode']} mode, {report['user']}, "
+                      f"Linux {report['kernel']}")
+        offered = {
+            "landlock_fs": f"ABI {report['landlock_abi']}" if report["landlock"] else "no",
+            "landlock_net": "yes" if report["landlock_net"] else "no (ABI < 4)",
+            "landlock_scope": "yes" if report["landlock_scope"] else "no (ABI < 6)",
+            "seccomp": "yes" if report["seccomp"] else "no",
+        }
+        for layer in ("rlimits", "process_group", "clean_env", "no_new_privs", *offered,
+                      "uid", "netns"):
+            applied = layer in report["layers"]
+            style = "green" if applied else ("red" if layer in REQUIRED_LAYERS else "dim")
+            table.add_row(layer, offered.get(layer, "-"),
+                          f"[{style}]{'yes' if applied else 'no'}[/]")
+        out = Console()
+        out.print(table)
+        for problem in report["problems"] + ([report["run_error"]] if report["run_error"] else []):
+            out.print(f"[red]{problem}[/]", markup=True, highlight=False)
+        out.print("[green]ready: programs run confined[/]" if report["ready"] else
+                  "[red]not ready: programs will not run (strict mode)[/]"
+                  if report["mode"] == "strict" else
+                  "[yellow]permissive: programs run WITHOUT the missing layers[/]")
+    if not report["ready"] and report["mode"] == "strict":
+        raise typer.Exit(1)

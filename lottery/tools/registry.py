@@ -16,7 +16,12 @@ from typing import Any
 from langchain_core.tools import BaseTool
 from pydantic import ValidationError
 
-from lottery.errors import ToolArgumentsError, ToolError, ToolNotFoundError
+from lottery.errors import (
+    SandboxUnavailableError,
+    ToolArgumentsError,
+    ToolError,
+    ToolNotFoundError,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,12 +126,15 @@ class ToolRegistry:
         Raises:
             ToolNotFoundError: the tool is not registered (nothing runs).
             ToolArgumentsError: the arguments fail the schema (nothing runs).
+            SandboxUnavailableError: a program tool, where the kernel cannot confine it.
         """
         valid = self.validate(name, args)
         tool = self.get(name)
         start = time.perf_counter()
         try:
             out = await tool.ainvoke(valid)
+        except SandboxUnavailableError:
+            raise  # no program can run here: the run stops instead of guessing without C
         except ToolError as exc:
             return ToolResult(name, valid, False, "", str(exc), time.perf_counter() - start)
         except Exception as exc:  # a user tool's own failure becomes evidence, not a crash

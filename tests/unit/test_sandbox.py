@@ -97,3 +97,58 @@ async def test_z3_runs_inside_the_sandbox():
     code = ("from z3 import *\nx = Int('x')\ns = Solver()\ns.add(3 * x + 1 == 22)\n"
             "s.check()\nprint(s.model()[x])")
     assert (await run_python(code, SandboxLimits(cpu_s=5, wall_s=15))).answer == "7"
+
+
+FORGED = {
+    "an answer that is a dict": b'{"kind": "ok", "answer": {"x": 1}}',
+    "a report nested 100,000 deep": b'{"kind": "ok", "answer": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    "a report without its fields": b'{"kind": "error"}',
+    "an unknown kind": b'{"kind": "root", "error": "x"}',
+    "extra fields": b'{"kind": "ok", "answer": "1", "exec": "rm -rf /"}',
+    "an answer of 20 kB": b'{"kind": "ok", "answer": "' + b"9" * 20_000 + b'"}',
+}
+
+
+@pytest.mark.parametrize("name", list(FORGED))
+async def test_a_forged_report_is_a_sandbox_error_never_a_crash(name):
+    # The program writes its own "report" to every descriptor the real one could be on.
+    code = ("import collections\nos = collections._sys.modules['os']\n"
+            f"line = {FORGED[name]!r} + b'\\n'\n"
+            "for fd in range(3, 12):\n"
+            "    try:\n        os.write(fd, line)\n    except OSError:\n        pass\n"
+            "os._exit(0)")
+    with pytest.raises(SandboxError, match="malformed|no result") as info:
+        await run_python(code, FAST)
+    assert "\n" not in str(info.value)
+
+
+def test_the_import_hook_reads_no_global_and_no_closure_cell():
+    # Its rules are the immutable tuple bound to it: a program that rebinds a global,
+    # a builtin or a closure cell it can reach cannot change them.
+    import dis
+
+    from lottery.tools import sandbox_child
+
+    fn = sandbox_child.checked_import
+    ops = {ins.opname for ins in dis.get_instructions(fn)}
+    assert not ops & {"LOAD_GLOBAL", "LOAD_DEREF", "LOAD_NAME", "LOAD_CLASSDEREF"}, ops
+    assert fn.__closure__ is None
+
+
+async def test_rebinding_the_guards_module_globals_changes_nothing():
+    code = ("import collections\nsys = collections._sys\nm = sys.modules['__main__']\n"
+            "for k in list(vars(m)):\n    setattr(m, k, None)\n"
+            "os = sys.modules['os']\nprint(os.listdir('/'))")
+    with pytest.raises(SandboxError, match="listing '/' is not allowed"):
+        await run_python(code, FAST)
+
+
+@pytest.mark.parametrize("code", [
+    "os = __import__('os', {'__name__': 'statistics'})\nprint(os.getcwd())",
+    "exec('import os\\nprint(os.getcwd())', {'__name__': 'lib'})",
+    "import statistics\nexec(compile('import os', statistics.__file__, 'exec'), vars(statistics))\n"
+    "print(vars(statistics)['os'].getcwd())",
+])
+async def test_every_import_route_meets_the_allow_list(code):
+    with pytest.raises(SandboxError, match="import of 'os' is not allowed|compiling code"):
+        await run_python(code, FAST)
