@@ -54,10 +54,14 @@ def program_messages(ctx: Context, tool: str, question: str,
     for q, a in examples:
         messages += [HumanMessage(prompts.PROGRAM_USER.format(related="", question=q)),
                      AIMessage(a)]
-    lines = [prompts.RESULT_LINE.format(**r) for r in related]
-    shown = fit(lines, room(ctx, question, *(str(m.content) for m in messages)),
-                per_item=len("Known: \n"))
-    known = "".join(f"Known: {line}\n" for line in shown)
+    # Earlier results may repeat retrieved text: they reach the writer only as quoted data.
+    lines = [prompts.RESULT_LINE.format(question=prompts.as_data(r["question"]),
+                                        answer=prompts.as_data(r["answer"])) for r in related]
+    frame = prompts.KNOWN_BLOCK.format(items="") if lines else ""
+    shown = fit(lines, room(ctx, question, frame, *(str(m.content) for m in messages)),
+                per_item=len("- \n"))
+    known = prompts.KNOWN_BLOCK.format(items="\n".join(f"- {line}" for line in shown)) \
+        if shown else ""
     messages.append(HumanMessage(prompts.PROGRAM_USER.format(related=known, question=question)))
     return messages
 

@@ -22,16 +22,19 @@ from langgraph.types import Send
 from lottery.errors import InputError
 from lottery.graphs.context import Context
 from lottery.graphs.state import Evidence, Problem, State, Task, new_problem
+from lottery.nodes import prompts
 from lottery.nodes.events import emit_answer, emit_decision
-from lottery.nodes.llm import fit
 from lottery.nodes.memory import memorize_answer, recall_answer
 from lottery.nodes.policy import POLICIES, Policy, first_step, give_up, next_step, resolve
 from lottery.nodes.preprocess import attach_context
 
 ROOT = "0"
 _REF = re.compile(r"#(\d+)")
-_SUBSTITUTED_CHARS = 300
-"""Longest answer written into a later sub-question's ``#k``."""
+_SUBSTITUTED_CHARS = 100
+"""Longest answer written into a later sub-question's ``#k``: a value (a number, a name, a
+date). A longer answer is a sentence or a repeated document, which would reach later prompts
+as part of a question, not as quoted data: the reference names the earlier question instead,
+and the answer itself travels only in the quoted earlier results."""
 _MODEL_STEPS = {"pending": "planner", "tool": "tool", "solve": "solve", "merge": "merge"}
 
 Step = Literal["planner", "retrieve", "tool", "solve", "merge", "finalize"]
@@ -293,14 +296,18 @@ def _deps_done(p: Problem, problems: dict[str, Problem]) -> bool:
 
 
 def _substitute(p: Problem, problems: dict[str, Problem]) -> str:
-    """Write the answers of earlier siblings into ``#k`` references (a rambling answer
-    shortened: the question must stay a question)."""
+    """Write the answers of earlier siblings into ``#k`` references, as one line of data; an
+    answer longer than a value is referred to by its question (see ``_SUBSTITUTED_CHARS``)."""
 
     def repl(m: re.Match[str]) -> str:
         sibling = problems.get(f"{p['parent']}.{m.group(1)}")
         if not sibling or not sibling.get("answer"):
             return m.group(0)
-        return fit([sibling["answer"]], _SUBSTITUTED_CHARS)[0]
+        value = prompts.as_data(sibling["answer"])
+        if len(value) <= _SUBSTITUTED_CHARS:
+            return value
+        return prompts.ANSWER_OF.format(question=prompts.as_data(sibling["question"],
+                                                                 _SUBSTITUTED_CHARS))
 
     return _REF.sub(repl, p["template"])
 
