@@ -103,7 +103,12 @@ class Context:
     )
     autostart: bool = field(
         default=True,
-        metadata={"description": "Without base_url, start (or reuse) a local vLLM server."},
+        metadata={"description": "Without base_url, start (or reuse) a local model server."},
+    )
+    engine: str = field(
+        default="",
+        metadata={"description": "Engine of that local server: vllm (the default), llama.cpp "
+                  "or auto (lottery/engines)."},
     )
     web_search: bool = field(
         default=False,

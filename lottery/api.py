@@ -190,10 +190,11 @@ async def asolve(
     if strategy == "algorithm1" and any(name in ctx.registry for name in PROGRAM_TOOLS):
         ensure_available()  # strict sandbox on a kernel that cannot confine: stop before any call
     if ctx.chat_model is None and not ctx.base_url and ctx.autostart:
-        # The embedded default: a local vLLM server for ctx.model, started on first use.
+        # The embedded default: a local model server for ctx.model, started on first use.
         from lottery.serve import ensure_server
 
-        ctx = make_context(ctx, base_url=await asyncio.to_thread(ensure_server, ctx.model))
+        ctx = make_context(ctx, base_url=await asyncio.to_thread(ensure_server, ctx.model,
+                                                                 engine=ctx.engine or None))
     if memory is None and durable and store is None and checkpointer is None:
         async with open_memory(database_url) as opened:
             return await _durable_run(opened, question, strategy, ctx, thread_id,

@@ -48,6 +48,10 @@ class ModelPrepareError(LotteryError):
     """A model could not be fetched, verified or converted (checksum, disk, memory)."""
 
 
+class EngineBuildError(ModelPrepareError):
+    """Building a model-server engine (llama.cpp's server) failed or cannot start."""
+
+
 class StoreError(LotteryError):
     """A knowledge base, memory or run store failed."""
 

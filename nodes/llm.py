@@ -10,6 +10,7 @@ back to a safe decision. A malformed decision never crashes a run.
 from __future__ import annotations
 
 import ast
+import asyncio
 import json
 import re
 from collections import Counter
@@ -245,8 +246,20 @@ def is_plain(answer: str, kind: str) -> bool:
 async def sample(ctx: Context, messages: list[BaseMessage], n: int, reply: Reply, *,
                  temperature: float | None = None, step: str | None = None) -> list[str]:
     """``n`` completions at ``temperature`` (default: the run's, greedy) in ONE request
-    (shared prefill). Counted as one call either way. ``step``: as for :func:`complete`.
+    (shared prefill), counted as one call. A server that returns fewer than ``n`` (one
+    that ignores ``n``, as some OpenAI-compatible servers do) is asked for the rest in
+    parallel requests, each counted. ``step``: as for :func:`complete`.
     """
+    texts = await _generate(ctx, messages, n, reply, temperature, step)
+    if len(texts) < n:
+        more = await asyncio.gather(*(_generate(ctx, messages, 1, reply, temperature, step)
+                                      for _ in range(n - len(texts))))
+        texts += [t for batch in more for t in batch]
+    return texts[:n]
+
+
+async def _generate(ctx: Context, messages: list[BaseMessage], n: int, reply: Reply,
+                    temperature: float | None, step: str | None) -> list[str]:
     kwargs: dict[str, Any] = {"max_tokens": ctx.max_completion_tokens}
     if n > 1:
         kwargs["n"] = n

@@ -61,7 +61,7 @@ def load_results(paths: Iterable[str | Path], *,
             # benches from before policies ran the model planner
             policy=cfg.get("policy", "planner" if cfg.get("strategy") == "algorithm1" else None),
             delegate_model=cfg.get("delegate_model"), delegate_base_url=cfg.get("delegate_base_url"),
-            delegate_params=cfg.get("delegate_params"),
+            delegate_params=cfg.get("delegate_params"), engine=cfg.get("engine") or "vllm",
         )
         summary = summarize(read_rows(folder / "rows.jsonl"), config,
                             # a bench stopped before its first summary: planned as its limit
@@ -83,17 +83,18 @@ def _pct(value: float | None) -> str:
 def markdown_table(results: Sequence[dict[str, Any]]) -> str:
     """One row per bench: accuracy (with its 95% interval), F1, cost and compute per item."""
     lines = [
-        "| suite | model | strategy | n | accuracy % (95% CI) | F1 | calls/item "
+        "| suite | model | engine | strategy | n | accuracy % (95% CI) | F1 | calls/item "
         "| tokens/item | compute/item (params x tokens) | wall s/item | errors | delegated % |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for s in results:
         ci = s.get("accuracy_ci95")
         ci_text = f" ({100 * ci[0]:.0f}-{100 * ci[1]:.0f})" if ci else ""
         partial = "" if s.get("complete", True) else f" of {s.get('items_planned')}"
         lines.append(
-            f"| {s['suite']} | {s['model']} | {s['label']} | {s['items']}{partial} | "
-            f"{_pct(s['accuracy'])}{ci_text} | {_pct(s.get('f1')) if s.get('f1') is not None else '-'} | "
+            f"| {s['suite']} | {s['model']} | {s.get('engine', 'vllm')} | {s['label']} | "
+            f"{s['items']}{partial} | {_pct(s['accuracy'])}{ci_text} | "
+            f"{_pct(s.get('f1')) if s.get('f1') is not None else '-'} | "
             f"{s.get('calls_per_item', 'n/a')} | {s.get('tokens_per_item', 'n/a')} | "
             f"{_fmt_compute(s.get('compute_per_item'))} | {s.get('wall_time_per_item_s', 'n/a')} | "
             f"{s.get('errors', 0)} | {_pct(s.get('delegated_fraction')) if s.get('delegate_model') else '-'}"

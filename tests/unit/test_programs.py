@@ -127,3 +127,20 @@ def test_cross_check_prefers_a_value_that_programs_and_reasoning_both_reach(
 
 def test_cross_check_has_nothing_to_choose_without_answers():
     assert cross_check(["", " "], []) is None
+
+
+class IgnoresN(ScriptedChatModel):
+    """A server that answers one completion whatever ``n`` asks (as some do)."""
+
+    def _reply(self, messages, kwargs, run_manager=None):  # type: ignore[no-untyped-def]
+        return super()._reply(messages, {k: v for k, v in kwargs.items() if k != "n"},
+                              run_manager)
+
+
+async def test_a_server_that_ignores_n_is_asked_for_the_rest_in_parallel_requests():
+    model = IgnoresN(respond=lambda messages: "```python\nprint(6 * 7)\n```")
+    ctx = Context(chat_model=model, program_samples=5)
+    outcome = await run_programs(ctx, "python", "What is 6 * 7?", [], allowance=2)
+    assert len(outcome.runs) == 5 and outcome.votes == 5  # the vote still has five programs
+    assert len(model.calls) == 1 + 1 + 3  # greedy, the n=4 request answered once, 3 more
+    assert outcome.reply.usage["calls"] == 5  # every request is counted against the budget

@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from lottery.cli import app
+from lottery.engines import vllm as vllm_engine
 from lottery.errors import ConfigurationError, ModelPrepareError, ServerStartError, UnknownModelError
 from lottery.serve import prepare as prep
 from lottery.serve import server as srv
@@ -293,7 +294,7 @@ def test_server_not_answering_in_time_is_stopped(tmp_path: Path,
 def test_too_little_memory_to_serve_is_refused(tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOTTERY_VLLM_PYTHON", str(fake_vllm(tmp_path, "exit 0")))
-    monkeypatch.setattr(srv, "memory_available", lambda: 512 * 1024**2)
+    monkeypatch.setattr(vllm_engine, "memory_available", lambda: 512 * 1024**2)
     with pytest.raises(ServerStartError, match="too little memory to serve"):
         srv.start_server(str(checkpoint(tmp_path)), port=srv.free_port(), kv_cache_gib=1)
 
@@ -310,16 +311,21 @@ async def test_solve_without_server_settings_starts_the_default_server(
 ) -> None:
     from lottery import api
 
-    asked: list[str] = []
+    asked: list[tuple[str, str | None]] = []
 
-    def fake_ensure(model: str) -> str:
-        asked.append(model)
+    def fake_ensure(model: str, engine: str | None = None) -> str:
+        asked.append((model, engine))
         raise ServerStartError("no vLLM here")
 
     monkeypatch.setattr("lottery.serve.ensure_server", fake_ensure)
     with pytest.raises(ServerStartError):
         await api.asolve("What is 2 + 2?")
-    assert asked == [DEFAULT_MODEL]
+    with pytest.raises(ServerStartError):
+        await api.asolve("What is 2 + 2?", engine="llama.cpp")
+    monkeypatch.setenv("LOTTERY_ENGINE", "auto")
+    with pytest.raises(ServerStartError):
+        await api.asolve("What is 2 + 2?")
+    assert asked == [(DEFAULT_MODEL, None), (DEFAULT_MODEL, "llama.cpp"), (DEFAULT_MODEL, "auto")]
 
 
 async def test_autostart_off_asks_for_a_server(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -336,13 +342,13 @@ async def test_autostart_off_asks_for_a_server(monkeypatch: pytest.MonkeyPatch) 
     ("avx2 amx_bf16 amx_tile", "bfloat16"),
 ])
 def test_cpu_server_uses_bf16_only_where_the_cpu_has_it(flags, dtype):
-    assert srv.cpu_dtype(f"processor\t: 0\nflags\t\t: {flags}\n") == dtype
+    assert vllm_engine.cpu_dtype(f"processor\t: 0\nflags\t\t: {flags}\n") == dtype
 
 
 def test_float32_weights_count_twice_in_the_memory_check(tmp_path, monkeypatch):
     (tmp_path / "model.safetensors").write_bytes(b"\0" * 1024**2)  # a 1 MiB bf16 checkpoint
     need_bf16 = 1024**2 + 1.5 * 1024**3  # weights + no KV cache + runtime
-    monkeypatch.setattr(srv, "memory_available", lambda: int(need_bf16) + 1024)
-    srv._check_memory("m", tmp_path, 0, "bfloat16")  # fits
+    monkeypatch.setattr(vllm_engine, "memory_available", lambda: int(need_bf16) + 1024)
+    vllm_engine.check_memory("m", tmp_path, 0, "bfloat16")  # fits
     with pytest.raises(ServerStartError, match=r"weights 0\.0 \+ KV"):
-        srv._check_memory("m", tmp_path, 0, "float32")  # twice the weights: does not
+        vllm_engine.check_memory("m", tmp_path, 0, "float32")  # twice the weights: does not
