@@ -39,7 +39,8 @@ def make_web_search(timeout_s: float = 15.0) -> BaseTool:
         try:
             return await asyncio.wait_for(asyncio.to_thread(wiki.run, query), timeout_s)
         except (TimeoutError, OSError) as exc:
-            raise ToolError(f"web search is unavailable (offline?): {exc or 'timed out'}") from None
+            reason = str(exc) or f"timed out after {timeout_s:g} s"
+            raise ToolError(f"web search is unavailable (offline?): {reason}") from None
         except Exception as exc:  # the wikipedia client raises requests' errors when offline
             raise ToolError(f"web search is unavailable (offline?): {type(exc).__name__}") from None
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import sys
+import time
+import types
 
 import pytest
 from langchain_core.tools import tool
@@ -93,9 +96,34 @@ def test_web_search_is_off_by_default():
     assert "web_search" in default_registry(web_search=True)
 
 
-async def test_web_search_reports_unavailable_offline():
+async def test_web_search_reports_unavailable_without_its_package(monkeypatch):
+    monkeypatch.setitem(sys.modules, "wikipedia", None)  # import wikipedia -> ImportError
     result = await ToolRegistry([make_web_search(timeout_s=5)]).arun("web_search", {"query": "x"})
-    assert not result.ok and "web search is unavailable" in result.error
+    assert not result.ok and "install the 'wikipedia' package" in result.error
+
+
+@pytest.mark.parametrize(("behaviour", "expected"), [
+    ("offline", "(offline?): Failed to resolve 'en.wikipedia.org'"),
+    ("slow", "(offline?): timed out after 0.5 s"),
+])
+async def test_web_search_offline_or_slow_ends_in_a_clear_error_in_bounded_time(
+        monkeypatch, behaviour, expected):
+    """The package is there but the network is not: the client's own error, or a hang."""
+    fake = types.ModuleType("wikipedia")  # the client langchain-community drives
+    fake.set_lang = lambda lang: None
+
+    def search(query, results=10):
+        if behaviour == "offline":
+            raise ConnectionError("Failed to resolve 'en.wikipedia.org'")
+        time.sleep(3)
+        return []
+
+    fake.search = search
+    monkeypatch.setitem(sys.modules, "wikipedia", fake)
+    start = time.monotonic()
+    result = await ToolRegistry([make_web_search(timeout_s=0.5)]).arun("web_search", {"query": "x"})
+    assert not result.ok and result.error.endswith(expected), result.error
+    assert time.monotonic() - start < 2.5
 
 
 async def test_user_tools_join_the_registry():

@@ -97,6 +97,43 @@ def test_long_text_is_chunked_with_stable_ids(tmp_path: Path) -> None:
     assert all(len(d.text) <= 1000 for d in first.documents)
 
 
+def text_pdf(pages: list[str]) -> bytes:
+    """A minimal valid PDF with one line of Helvetica text per page (no PDF library writes
+    text, so it is assembled here: objects, then the cross-reference table)."""
+    n = len(pages)
+    kids = " ".join(f"{3 + 2 * i} 0 R" for i in range(n))
+    objects = ["<< /Type /Catalog /Pages 2 0 R >>",
+               f"<< /Type /Pages /Kids [{kids}] /Count {n} >>"]
+    font = 3 + 2 * n
+    for i, text in enumerate(pages):
+        stream = f"BT /F1 12 Tf 20 100 Td ({text}) Tj ET".encode()
+        objects.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 300 200] "
+                       f"/Resources << /Font << /F1 {font} 0 R >> >> /Contents {4 + 2 * i} 0 R >>")
+        objects.append(f"<< /Length {len(stream)} >>\nstream\n{stream.decode()}\nendstream")
+    objects.append("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    out, offsets = bytearray(b"%PDF-1.4\n"), []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n{body}\nendobj\n".encode()
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += "".join(f"{o:010d} 00000 n \n" for o in offsets).encode()
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)
+
+
+def test_a_pdf_with_text_loads_page_by_page_with_page_numbers(tmp_path: Path) -> None:
+    pytest.importorskip("pypdf")
+    path = tmp_path / "report.pdf"
+    path.write_bytes(text_pdf(["Page one: the tower is 330 metres tall.",
+                               "Page two: it was finished in 1889."]))
+    docs = load_file(path).documents
+    assert [d.metadata["page"] for d in docs] == [1, 2]
+    assert "330 metres" in docs[0].text and "1889" in docs[1].text
+    assert [d.id for d in docs] == [f"{path}#0", f"{path}#1"]  # the <path>#<n> id format
+    assert all(d.metadata["type"] == "pdf" for d in docs)
+
+
 def test_pdf_loads_page_by_page(tmp_path: Path) -> None:
     pypdf = pytest.importorskip("pypdf")
     path = tmp_path / "blank.pdf"
