@@ -34,7 +34,8 @@ from typing import Any
 import httpx
 from rich.console import Console
 
-from lottery.serve import server as srv
+from lottery.engines import get_engine
+from lottery.engines import server as srv
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results" / "engines.json"
@@ -82,6 +83,7 @@ def long_prompt(seed: int, words: int = 1500) -> str:
 
 
 async def measure(engine: str, model: str, rounds: int, max_tokens: int) -> dict[str, Any]:
+    get_engine(engine).ensure(model)  # prepared before the clock starts
     port = srv.free_port()
     load = os.getloadavg()[0]
     started = time.perf_counter()

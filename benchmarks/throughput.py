@@ -90,7 +90,7 @@ def main() -> None:
     args = parser.parse_args()
     base_url = args.base_url
     if not base_url:
-        from lottery.serve import ensure_server
+        from lottery.engines.server import ensure_server
 
         base_url = ensure_server(args.model)
     base_url = base_url.rstrip("/")

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic.json_schema import SkipJsonSchema
 
 from lottery.errors import ConfigurationError
+from lottery.serve.catalogue import DEFAULT_MODEL
 
 if TYPE_CHECKING:
     import httpx
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
     from lottery.stores.knowledge import KnowledgeBase
     from lottery.tools.registry import ToolRegistry
 
-DEFAULT_MODEL = "qwen2.5-coder-0.5b-instruct"
 
 
 @dataclass(frozen=True, kw_only=True)

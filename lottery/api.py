@@ -191,7 +191,7 @@ async def asolve(
         ensure_available()  # strict sandbox on a kernel that cannot confine: stop before any call
     if ctx.chat_model is None and not ctx.base_url and ctx.autostart:
         # The embedded default: a local model server for ctx.model, started on first use.
-        from lottery.serve import ensure_server
+        from lottery.engines.server import ensure_server
 
         ctx = make_context(ctx, base_url=await asyncio.to_thread(ensure_server, ctx.model,
                                                                  engine=ctx.engine or None))

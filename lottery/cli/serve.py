@@ -9,9 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lottery.cli.common import JSON_OPTION, cli_errors, print_json
-from lottery.errors import ConfigurationError
-from lottery.serve.catalogue import DEFAULT_MODEL
-from lottery.serve.server import (
+from lottery.engines.server import (
     DEFAULT_HOST,
     DEFAULT_PORT,
     server_status,
@@ -19,6 +17,8 @@ from lottery.serve.server import (
     stop_server,
     wait_foreground,
 )
+from lottery.errors import ConfigurationError
+from lottery.serve.catalogue import DEFAULT_MODEL
 from lottery.serve.ui import stderr_progress
 
 

@@ -4,7 +4,7 @@ An engine knows how to make a model servable (``ensure``: install itself, prepar
 weights), how to start its OpenAI-compatible server (``launch``: a command line and its
 environment) and how to recognise its process. Everything else, the life cycle that is
 the same for every engine (the state file per port, ``--status``/``--stop``/``--detach``,
-the log, the health wait, the start lock), lives once in :mod:`lottery.serve.server`.
+the log, the health wait, the start lock), lives once in :mod:`lottery.engines.server`.
 """
 
 from __future__ import annotations

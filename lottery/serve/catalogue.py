@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Literal
 
 from lottery.errors import UnknownModelError
-from lottery.graphs.context import DEFAULT_MODEL
 
 __all__ = ["CATALOGUE", "DEFAULT_MODEL", "CatalogueModel", "ModelRef", "resolve"]
+
+DEFAULT_MODEL = "qwen2.5-coder-0.5b-instruct"
+"""The model ``lottery ask`` and ``solve()`` use when none is named."""
 
 _GIB = 1024**3
 _MIB = 1024**2

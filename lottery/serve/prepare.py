@@ -223,6 +223,8 @@ def prepare_gguf(name: str, *, progress: Progress | None = None,
     with file_lock(final.parent / f".{spec.name}.lock"):
         if is_gguf_prepared(spec):
             return final
+        for stale in final.parent.glob(f".partial-{spec.name}-*"):  # a killed preparation's
+            shutil.rmtree(stale, ignore_errors=True)
         free = shutil.disk_usage(final.parent).free
         if free < 2 * spec.gguf_bytes + 256 * 1024**2:
             raise ModelPrepareError(

@@ -25,11 +25,11 @@ import pytest
 
 from lottery.api import asolve, solve
 from lottery.engines import ENGINE_NAMES
+from lottery.engines import server as srv
 from lottery.errors import ModelServerError
 from lottery.graphs.context import Context
 from lottery.nodes.llm import Reply, complete, sample, system_user
 from lottery.nodes.schemas import PlannerDecision, planner_json_schema
-from lottery.serve import server as srv
 
 pytestmark = [pytest.mark.integration, pytest.mark.vllm]
 

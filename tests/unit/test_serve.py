@@ -15,10 +15,10 @@ import pytest
 from typer.testing import CliRunner
 
 from lottery.cli import app
+from lottery.engines import server as srv
 from lottery.engines import vllm as vllm_engine
 from lottery.errors import ConfigurationError, ModelPrepareError, ServerStartError, UnknownModelError
 from lottery.serve import prepare as prep
-from lottery.serve import server as srv
 from lottery.serve.catalogue import CATALOGUE, DEFAULT_MODEL, CatalogueModel, resolve
 
 PIECES = [b"GGUF" + b"a" * 1000, b"b" * 777, b"c" * 123]
@@ -317,7 +317,7 @@ async def test_solve_without_server_settings_starts_the_default_server(
         asked.append((model, engine))
         raise ServerStartError("no vLLM here")
 
-    monkeypatch.setattr("lottery.serve.ensure_server", fake_ensure)
+    monkeypatch.setattr("lottery.engines.server.ensure_server", fake_ensure)
     with pytest.raises(ServerStartError):
         await api.asolve("What is 2 + 2?")
     with pytest.raises(ServerStartError):
@@ -331,7 +331,7 @@ async def test_solve_without_server_settings_starts_the_default_server(
 async def test_autostart_off_asks_for_a_server(monkeypatch: pytest.MonkeyPatch) -> None:
     from lottery import api
 
-    monkeypatch.setattr("lottery.serve.ensure_server", lambda m: pytest.fail("started a server"))
+    monkeypatch.setattr("lottery.engines.server.ensure_server", lambda m: pytest.fail("started a server"))
     with pytest.raises(ConfigurationError, match="LOTTERY_BASE_URL"):
         await api.asolve("What is 2 + 2?", autostart=False)
 
