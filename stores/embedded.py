@@ -159,8 +159,31 @@ class EmbeddedKnowledgeBase(KnowledgeBase):
 
     # -- writes -----------------------------------------------------------------------
     async def aupsert(self, documents: Sequence[Document]) -> UpsertReport:
+        return await self._upsert(documents, None)
+
+    async def areplace_source(self, source: str, documents: Sequence[Document], *,
+                              keep: set[str] | None = None) -> UpsertReport:
+        # The upsert and the deletion of the source's stale chunks in ONE transaction.
+        return await self._upsert(documents, (source, keep if keep is not None
+                                              else {d.id for d in documents}))
+
+    async def asource_ids(self, source: str) -> set[str]:
+        def ids() -> set[str]:
+            conn = self._connect(create=False)
+            if conn is None:
+                return set()
+            rows = conn.execute("SELECT id FROM docs WHERE tenant=? AND "
+                                "json_extract(metadata, '$.source')=?", (self.tenant, source))
+            return {r[0] for r in rows}
+
+        return await self._run(ids)
+
+    async def _upsert(self, documents: Sequence[Document],
+                      replace: tuple[str, set[str]] | None) -> UpsertReport:
         report = UpsertReport()
         good = check_batch(documents, report)
+        if report.failed:
+            replace = None  # a failed re-add deletes nothing
         if not good:
             return report
         try:
@@ -174,11 +197,11 @@ class EmbeddedKnowledgeBase(KnowledgeBase):
             for d in good:
                 report.failed[d.id] = f"embedding failed: {type(exc).__name__}: {exc}"
             return report
-        await self._run(self._write, good, vectors, report)
+        await self._run(self._write, good, vectors, report, replace)
         return report
 
     def _write(self, docs: list[Document], vectors: list[list[float] | None],
-               report: UpsertReport) -> None:
+               report: UpsertReport, replace: tuple[str, set[str]] | None = None) -> None:
         conn = self._connect(create=True)
         assert conn is not None
         dim = len(vectors[0]) if vectors and vectors[0] is not None else None
@@ -200,10 +223,18 @@ class EmbeddedKnowledgeBase(KnowledgeBase):
                     report.updated += 1
                 else:
                     report.added += 1
+            if replace is not None:
+                source, keep = replace
+                stale = [r[0] for r in conn.execute(
+                    "SELECT id FROM docs WHERE tenant=? AND json_extract(metadata, '$.source')=?",
+                    (self.tenant, source)) if r[0] not in keep]
+                conn.executemany("DELETE FROM docs WHERE tenant=? AND id=?",
+                                 [(self.tenant, i) for i in stale])
+                report.removed = len(stale)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
-            report.added = report.updated = 0
+            report.added = report.updated = report.removed = 0
             raise
         finally:
             self._matrix = None

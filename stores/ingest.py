@@ -69,8 +69,13 @@ def splitter(chunk_size: int = CHUNK_SIZE, chunk_overlap: int = CHUNK_OVERLAP) -
     return RecursiveCharacterTextSplitter(chunk_size=chunk_size, chunk_overlap=chunk_overlap)
 
 
-def load_file(path: Path, *, chunk_size: int = CHUNK_SIZE) -> Loaded:
-    """Chunks of one file; raises :class:`FileProblem` when the file cannot be used at all."""
+def load_file(path: Path, *, chunk_size: int = CHUNK_SIZE, global_ids: bool = False) -> Loaded:
+    """Chunks of one file; raises :class:`FileProblem` when the file cannot be used at all.
+
+    A JSON Lines record's ``id`` is namespaced by the file (``<path>#<id>``), so two files
+    with ``{"id": "1"}`` never overwrite each other; ``global_ids`` keeps the ids as given
+    (for a corpus whose ids are unique across files). The record's own id is kept in the
+    metadata (``record_id``) either way."""
     try:
         size = path.stat().st_size
     except OSError as exc:
@@ -83,7 +88,7 @@ def load_file(path: Path, *, chunk_size: int = CHUNK_SIZE) -> Loaded:
     suffix = path.suffix.lower()
     split = splitter(chunk_size, min(CHUNK_OVERLAP, chunk_size // 5))
     if suffix == ".jsonl":
-        return _load_jsonl(path, split)
+        return _load_jsonl(path, split, global_ids)
     if suffix == ".pdf":
         pages = _run_loader("pdf", path)
     elif suffix in HTML_SUFFIXES:
@@ -144,7 +149,7 @@ def _run_loader(kind: str, path: Path) -> list[tuple[str, dict[str, Any]]]:
         raise FileProblem(f"cannot parse as {kind}: {type(exc).__name__}: {exc}") from None
 
 
-def _load_jsonl(path: Path, split: Any) -> Loaded:
+def _load_jsonl(path: Path, split: Any, global_ids: bool = False) -> Loaded:
     text = _read_text(path)
     loaded = Loaded(path)
     for lineno, line in enumerate(text.splitlines(), start=1):
@@ -162,11 +167,14 @@ def _load_jsonl(path: Path, split: Any) -> Loaded:
         if not record["text"].strip():
             loaded.line_errors[where] = "empty 'text'"
             continue
-        doc_id = str(record.get("id") or where)
+        record_id = record.get("id")
+        doc_id = (where if record_id in (None, "") else
+                  str(record_id) if global_ids else f"{path}#{record_id}")
         meta = record.get("metadata") if isinstance(record.get("metadata"), dict) else {
             k: v for k, v in record.items() if k not in ("id", "text")
             and isinstance(v, str | int | float | bool)}
-        meta = {**meta, "source": str(path), "line": lineno}
+        meta = {**meta, "source": str(path), "line": lineno,
+                **({"record_id": str(record_id)} if record_id not in (None, "") else {})}
         pieces = [p for p in split.split_text(record["text"]) if p.strip()]
         for n, piece in enumerate(pieces):
             chunk_id = doc_id if len(pieces) == 1 else f"{doc_id}#{n}"

@@ -64,6 +64,8 @@ class UpsertReport:
     added: int = 0
     updated: int = 0
     failed: dict[str, str] = field(default_factory=dict)
+    removed: int = 0
+    """Chunks of a replaced source that it no longer has, deleted (:meth:`areplace_source`)."""
 
 
 class KnowledgeBase(ABC):
@@ -84,6 +86,25 @@ class KnowledgeBase(ABC):
     @abstractmethod
     async def acount(self) -> int:
         """Number of documents stored."""
+
+    @abstractmethod
+    async def asource_ids(self, source: str) -> set[str]:
+        """The ids of every stored document whose metadata ``source`` is ``source``."""
+
+    async def areplace_source(self, source: str, documents: Sequence[Document], *,
+                              keep: set[str] | None = None) -> UpsertReport:
+        """Make ``source``'s documents exactly ``keep`` (default: the ids of ``documents``):
+        upsert ``documents``, then delete the source's other chunks, so a file that shrank
+        leaves nothing stale behind. Nothing is deleted when any document failed: a failed
+        re-add never loses what was stored. Backends with transactions do both in one
+        (the embedded store); the default does them one after the other."""
+        report = await self.aupsert(documents)
+        if report.failed:
+            return report
+        stale = await self.asource_ids(source) - (keep if keep is not None
+                                                  else {d.id for d in documents})
+        report.removed = await self.adelete(sorted(stale)) if stale else 0
+        return report
 
     @abstractmethod
     async def asearch(
@@ -284,6 +305,9 @@ class InMemoryKnowledgeBase(KnowledgeBase):
 
     async def acount(self) -> int:
         return len(self._docs)
+
+    async def asource_ids(self, source: str) -> set[str]:
+        return {i for i, d in self._docs.items() if d.metadata.get("source") == source}
 
     async def adrop(self) -> None:
         self._docs.clear()

@@ -47,6 +47,10 @@ BATCH_SIZE = 100
 """Objects per ``insert_many`` request."""
 
 
+_SOURCE_LIMIT = 10_000
+"""Weaviate's default QUERY_MAXIMUM_RESULTS: the most chunks of one source it lists."""
+
+
 def collection_name(kb_name: str) -> str:
     """The Weaviate collection of a knowledge base (class names start with a capital)."""
     return "Lottery_" + kb_name.replace("-", "_")
@@ -213,6 +217,23 @@ class WeaviateKnowledgeBase(KnowledgeBase):
         except Exception as exc:
             raise self._down(exc) from exc
         return int(result.successful)
+
+    async def asource_ids(self, source: str) -> set[str]:
+        from weaviate.classes.query import Filter
+
+        collection = await self._collection(create=False)
+        if collection is None:
+            return set()
+        try:
+            result = await collection.query.fetch_objects(
+                filters=Filter.by_property("m_source").equal(source), limit=_SOURCE_LIMIT,
+                return_properties=["doc_id"])
+        except Exception as exc:
+            raise self._down(exc) from exc
+        if len(result.objects) >= _SOURCE_LIMIT:
+            raise StoreError(f"{source} has more than {_SOURCE_LIMIT} chunks in Weaviate (its "
+                             "query limit): split the file")
+        return {str(o.properties.get("doc_id")) for o in result.objects}
 
     async def adrop(self) -> None:
         collection = await self._collection(create=False)

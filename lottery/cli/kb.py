@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,7 +14,7 @@ from rich.table import Table
 
 from lottery.cli.common import JSON_OPTION, cli_errors, print_json, stderr
 from lottery.stores.ingest import FileProblem, iter_files, load_file
-from lottery.stores.knowledge import KnowledgeBase, open_knowledge_base
+from lottery.stores.knowledge import Document, KnowledgeBase, UpsertReport, open_knowledge_base
 
 app = typer.Typer(help="Knowledge bases: add files, search, stats, drop.", no_args_is_help=True)
 
@@ -25,55 +26,107 @@ def _open(kb: str, tenant: str | None) -> KnowledgeBase:
     return open_knowledge_base(kb, tenant=tenant)
 
 
+BATCH = 256
+"""Chunks embedded and committed at a time: memory stays bounded whatever the file size,
+and a kill loses at most one batch of work."""
+
+
 @app.command("add")
 @cli_errors
 def add(
     paths: Annotated[list[Path], typer.Argument(help="Files or directories (walked recursively).")],
     kb: str = KB_OPTION,
     tenant: str | None = TENANT_OPTION,
+    global_ids: bool = typer.Option(
+        False, "--global-ids",
+        help="Keep JSONL record ids as given (default: namespaced by file, <path>#<id>)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Add text, Markdown, HTML, PDF and JSONL files; re-adding a file replaces its chunks."""
-    summary = asyncio.run(_add(paths, _open(kb, tenant), quiet=as_json))
+    """Add text, Markdown, HTML, PDF and JSONL files; re-adding a file replaces ALL its
+    chunks (a file that shrank leaves none behind)."""
+    summary = asyncio.run(_add(paths, _open(kb, tenant), quiet=as_json, global_ids=global_ids))
     if as_json:
         print_json(summary)
     else:
         out = Console()
         out.print(f"{kb}: {summary['added']} chunks added, {summary['updated']} updated, "
-                  f"{len(summary['failed'])} failed ({summary['files']} files read)")
+                  f"{summary['removed']} stale removed, {len(summary['failed'])} failed "
+                  f"({summary['files']} files read)")
         for where, why in summary["failed"].items():
             stderr().print(f"[red]failed[/] {where}: {why}", highlight=False, soft_wrap=True)
     if summary["failed"] and not summary["added"] and not summary["updated"]:
         raise typer.Exit(1)
 
 
-async def _add(paths: list[Path], kb: KnowledgeBase, *, quiet: bool) -> dict[str, Any]:
+async def _add(paths: list[Path], kb: KnowledgeBase, *, quiet: bool,
+               global_ids: bool = False) -> dict[str, Any]:
     files = list(iter_files(paths))
-    summary: dict[str, Any] = {"files": 0, "added": 0, "updated": 0, "failed": {}}
+    summary: dict[str, Any] = {"files": 0, "added": 0, "updated": 0, "removed": 0,
+                               "failed": {}, "per_file": {}}
+    console = Console(stderr=True)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), console=Console(stderr=True), disable=quiet,
-                        transient=True)
+                        TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
+                        console=console, disable=quiet, transient=True)
     async with kb:
         with progress:
-            task = progress.add_task("adding", total=len(files))
+            task = progress.add_task("adding", total=len(files), rate="")
             for path, problem in files:
                 progress.update(task, description=path.name[:40])
                 try:
                     if problem:
                         raise FileProblem(problem)
-                    loaded = await asyncio.to_thread(load_file, path)
+                    loaded = await asyncio.to_thread(load_file, path, global_ids=global_ids)
                 except FileProblem as exc:
                     summary["failed"][str(path)] = str(exc)
+                    if not quiet:
+                        console.print(f"[red]failed[/] {path}: {exc}", highlight=False)
                     progress.advance(task)
                     continue
                 summary["files"] += 1
                 summary["failed"].update(loaded.line_errors)
-                report = await kb.aupsert(loaded.documents)
+                # A file with lines that failed replaces nothing: their old chunks stay.
+                report = await _add_file(kb, str(path), loaded.documents, progress,
+                                         replace=not loaded.line_errors)
                 summary["added"] += report.added
                 summary["updated"] += report.updated
+                summary["removed"] += report.removed
                 summary["failed"].update(report.failed)
+                summary["per_file"][str(path)] = {
+                    "added": report.added, "updated": report.updated,
+                    "removed": report.removed, "failed": len(report.failed)}
+                if not quiet:  # each file's result as it happens
+                    console.print(f"{path}: {report.added} added, {report.updated} updated, "
+                                  f"{report.removed} stale removed"
+                                  + (f", {len(report.failed)} failed" if report.failed else ""),
+                                  highlight=False)
                 progress.advance(task)
     return summary
+
+
+async def _add_file(kb: KnowledgeBase, source: str, documents: list[Document],
+                    progress: Progress, *, replace: bool = True) -> UpsertReport:
+    """Embed and commit ``documents`` in batches; with ``replace`` the last batch also
+    deletes the source's stale chunks (in the same transaction where the backend has them)."""
+    total = UpsertReport()
+    if not documents:
+        return total
+    keep = {d.id for d in documents}
+    chunks = progress.add_task(f"  {Path(source).name[:36]}", total=len(documents), rate="")
+    start = time.monotonic()
+    for first in range(0, len(documents), BATCH):
+        batch = documents[first:first + BATCH]
+        last = first + BATCH >= len(documents)
+        report = (await kb.areplace_source(source, batch, keep=keep)
+                  if last and replace and not total.failed else await kb.aupsert(batch))
+        total.added += report.added
+        total.updated += report.updated
+        total.removed += report.removed
+        total.failed.update(report.failed)
+        done = first + len(batch)
+        progress.update(chunks, completed=done,
+                        rate=f"{done / max(time.monotonic() - start, 1e-6):.0f} chunks/s")
+    progress.remove_task(chunks)
+    return total
 
 
 @app.command("search")

@@ -58,7 +58,8 @@ def test_search_returns_hits_with_id_score_text_metadata(docs: Path) -> None:
     runner.invoke(app, ["kb", "add", str(docs), "--kb", "notes"])
     hits = _json(runner.invoke(app, ["kb", "search", "highest mountain", "--kb", "notes",
                                      "-k", "2", "--mode", "bm25", "--json"]))
-    assert hits[0]["id"] == "everest" and hits[0]["metadata"]["topic"] == "geo"
+    assert hits[0]["id"] == f"{docs / 'd.jsonl'}#everest"  # namespaced by its file
+    assert hits[0]["metadata"]["record_id"] == "everest" and hits[0]["metadata"]["topic"] == "geo"
     assert set(hits[0]) == {"id", "score", "text", "metadata"}
     hits = _json(runner.invoke(app, ["kb", "search", "hybrid search database", "--kb", "notes",
                                      "--json"]))
@@ -146,3 +147,63 @@ def test_pdf_loads_page_by_page(tmp_path: Path) -> None:
     (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4 garbage")
     with pytest.raises(FileProblem, match="pdf"):
         load_file(tmp_path / "broken.pdf")
+
+
+def _count(kb: str) -> int:
+    return _json(runner.invoke(app, ["kb", "stats", "--kb", kb, "--json"]))["documents"]
+
+
+def _ids(kb: str, query: str) -> list[str]:
+    hits = _json(runner.invoke(app, ["kb", "search", query, "--kb", kb, "-k", "50",
+                                     "--mode", "bm25", "--json"]))
+    return [h["id"] for h in hits]
+
+
+def test_readding_a_file_that_shrank_leaves_no_stale_chunk(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("\n\n".join(f"Paragraph {i} tells of the walrus number {i}. " * 12
+                                 for i in range(30)))
+    first = _json(runner.invoke(app, ["kb", "add", str(path), "--kb", "shrink", "--json"]))
+    assert first["added"] > 3
+    path.write_text("Only the pelican remains.")
+    again = _json(runner.invoke(app, ["kb", "add", str(path), "--kb", "shrink", "--json"]))
+    assert (again["updated"], again["removed"]) == (1, first["added"] - 1)
+    assert _count("shrink") == 1 and _ids("shrink", "walrus") == []
+
+
+def test_big_files_are_committed_in_batches_and_replaced_only_at_the_end(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import lottery.cli.kb as kb_cli
+
+    monkeypatch.setattr(kb_cli, "BATCH", 2)
+    path = tmp_path / "big.txt"
+    path.write_text("\n\n".join(f"Walrus fact {i}. " * 60 for i in range(9)))
+    summary = _json(runner.invoke(app, ["kb", "add", str(path), "--kb", "batches", "--json"]))
+    n = summary["added"]
+    assert n >= 5 and _count("batches") == n
+    path.write_text("\n\n".join(f"Walrus fact {i}. " * 60 for i in range(3)))
+    again = _json(runner.invoke(app, ["kb", "add", str(path), "--kb", "batches", "--json"]))
+    assert again["removed"] == n - again["updated"] - again["added"] and _count("batches") == (
+        again["updated"] + again["added"])
+
+
+def test_jsonl_ids_are_namespaced_by_file_unless_global(tmp_path: Path) -> None:
+    (tmp_path / "a.jsonl").write_text('{"id": "1", "text": "The okapi lives in Congo."}\n')
+    (tmp_path / "b.jsonl").write_text('{"id": "1", "text": "The quokka lives in Australia."}\n')
+    _json(runner.invoke(app, ["kb", "add", str(tmp_path), "--kb", "ns", "--json"]))
+    assert _count("ns") == 2  # the second file's record 1 did not overwrite the first's
+    glob = _json(runner.invoke(app, ["kb", "add", str(tmp_path / "a.jsonl"),
+                                     str(tmp_path / "b.jsonl"), "--kb", "global",
+                                     "--global-ids", "--json"]))
+    assert (glob["added"], glob["updated"]) == (1, 1) and _count("global") == 1
+
+
+def test_a_readded_file_with_a_broken_line_loses_nothing_stored(tmp_path: Path) -> None:
+    path = tmp_path / "facts.jsonl"
+    path.write_text('{"id": "a", "text": "Axolotls regrow limbs."}\n'
+                    '{"id": "b", "text": "Tardigrades survive space."}\n')
+    _json(runner.invoke(app, ["kb", "add", str(path), "--kb", "keep", "--json"]))
+    path.write_text('{"id": "a", "text": "Axolotls regrow limbs."}\n{"id": "b", broken\n')
+    again = runner.invoke(app, ["kb", "add", str(path), "--kb", "keep", "--json"])
+    assert json.loads(again.stdout)["removed"] == 0
+    assert _count("keep") == 2 and _ids("keep", "tardigrades")  # the old record b is kept

@@ -187,3 +187,24 @@ async def test_bad_search_arguments_are_refused(open_kb) -> None:
         await kb.asearch("x", k=0)
     with pytest.raises(InputError, match="filter"):
         await kb.asearch("x", filters={"bad key": 1})
+
+
+async def test_replacing_a_source_leaves_exactly_its_new_chunks(open_kb) -> None:
+    kb = open_kb()
+    old = [Document(f"f#{i}", f"Old chunk {i} about walruses.", {"source": "f"}) for i in range(3)]
+    other = Document("g#0", "Another file about walruses.", {"source": "g"})
+    await kb.aupsert([*old, other])
+    report = await kb.areplace_source("f", [Document("f#0", "New text about pelicans.",
+                                                     {"source": "f"})])
+    assert (report.updated, report.removed) == (1, 2)
+    assert await kb.asource_ids("f") == {"f#0"} and await kb.asource_ids("g") == {"g#0"}
+    assert await kb.acount() == 2  # the other source is untouched
+
+
+async def test_a_failed_replacement_deletes_nothing(open_kb) -> None:
+    kb = open_kb()
+    await kb.aupsert([Document(f"f#{i}", f"Chunk {i} about otters.", {"source": "f"})
+                      for i in range(3)])
+    report = await kb.areplace_source("f", [Document("f#0", "   ", {"source": "f"})])
+    assert report.failed and report.removed == 0
+    assert await kb.asource_ids("f") == {"f#0", "f#1", "f#2"}
