@@ -167,6 +167,18 @@ class EmbeddedKnowledgeBase(KnowledgeBase):
         return await self._upsert(documents, (source, keep if keep is not None
                                               else {d.id for d in documents}))
 
+    async def astored(self, ids: Sequence[str]) -> dict[str, Document]:
+        def read() -> dict[str, Document]:
+            conn = self._connect(create=False)
+            if conn is None or not ids:
+                return {}
+            marks = ",".join("?" * len(ids))
+            rows = conn.execute(f"SELECT id, text, metadata FROM docs WHERE tenant=? AND id IN "
+                                f"({marks})", (self.tenant, *ids))
+            return {r[0]: Document(r[0], r[1], json.loads(r[2])) for r in rows}
+
+        return await self._run(read)
+
     async def asource_ids(self, source: str) -> set[str]:
         def ids() -> set[str]:
             conn = self._connect(create=False)
@@ -184,10 +196,10 @@ class EmbeddedKnowledgeBase(KnowledgeBase):
         good = check_batch(documents, report)
         if report.failed:
             replace = None  # a failed re-add deletes nothing
-        if not good:
+        if not good and replace is None:
             return report
         try:
-            vectors: list[list[float] | None] = (
+            vectors: list[list[float] | None] = [] if not good else (
                 [None] * len(good) if self._embeddings is None  # a keyword-only knowledge base
                 else await asyncio.to_thread(self._embeddings.embed_documents,
                                              [d.text for d in good]))
@@ -207,7 +219,7 @@ class EmbeddedKnowledgeBase(KnowledgeBase):
         dim = len(vectors[0]) if vectors and vectors[0] is not None else None
         conn.execute("BEGIN IMMEDIATE")
         try:
-            if self._embeddings is not None:
+            if self._embeddings is not None and docs:
                 self._check_model(conn, dim)
             for doc, vec in zip(docs, vectors, strict=True):
                 existed = conn.execute("SELECT 1 FROM docs WHERE tenant=? AND id=?",

@@ -66,6 +66,8 @@ class UpsertReport:
     failed: dict[str, str] = field(default_factory=dict)
     removed: int = 0
     """Chunks of a replaced source that it no longer has, deleted (:meth:`areplace_source`)."""
+    unchanged: int = 0
+    """Chunks already stored as they are, not written again (``lottery kb add``)."""
 
 
 class KnowledgeBase(ABC):
@@ -86,6 +88,10 @@ class KnowledgeBase(ABC):
     @abstractmethod
     async def acount(self) -> int:
         """Number of documents stored."""
+
+    @abstractmethod
+    async def astored(self, ids: Sequence[str]) -> dict[str, Document]:
+        """The stored documents among ``ids`` (a resumed ``kb add`` skips those unchanged)."""
 
     @abstractmethod
     async def asource_ids(self, source: str) -> set[str]:
@@ -305,6 +311,9 @@ class InMemoryKnowledgeBase(KnowledgeBase):
 
     async def acount(self) -> int:
         return len(self._docs)
+
+    async def astored(self, ids: Sequence[str]) -> dict[str, Document]:
+        return {i: self._docs[i] for i in ids if i in self._docs}
 
     async def asource_ids(self, source: str) -> set[str]:
         return {i for i, d in self._docs.items() if d.metadata.get("source") == source}

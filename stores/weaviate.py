@@ -218,6 +218,20 @@ class WeaviateKnowledgeBase(KnowledgeBase):
             raise self._down(exc) from exc
         return int(result.successful)
 
+    async def astored(self, ids: Sequence[str]) -> dict[str, Document]:
+        from weaviate.classes.query import Filter
+
+        collection = await self._collection(create=False)
+        if collection is None or not ids:
+            return {}
+        try:
+            result = await collection.query.fetch_objects(
+                filters=Filter.by_property("doc_id").contains_any(list(ids)), limit=len(ids))
+        except Exception as exc:
+            raise self._down(exc) from exc
+        hits = [_hit(o, None) for o in result.objects]
+        return {h.id: Document(h.id, h.text, h.metadata) for h in hits}
+
     async def asource_ids(self, source: str) -> set[str]:
         from weaviate.classes.query import Filter
 

@@ -50,7 +50,8 @@ def add(
     else:
         out = Console()
         out.print(f"{kb}: {summary['added']} chunks added, {summary['updated']} updated, "
-                  f"{summary['removed']} stale removed, {len(summary['failed'])} failed "
+                  f"{summary['unchanged']} unchanged, {summary['removed']} stale removed, "
+                  f"{len(summary['failed'])} failed "
                   f"({summary['files']} files read)")
         for where, why in summary["failed"].items():
             stderr().print(f"[red]failed[/] {where}: {why}", highlight=False, soft_wrap=True)
@@ -62,7 +63,7 @@ async def _add(paths: list[Path], kb: KnowledgeBase, *, quiet: bool,
                global_ids: bool = False) -> dict[str, Any]:
     files = list(iter_files(paths))
     summary: dict[str, Any] = {"files": 0, "added": 0, "updated": 0, "removed": 0,
-                               "failed": {}, "per_file": {}}
+                               "unchanged": 0, "failed": {}, "per_file": {}}
     console = Console(stderr=True)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
@@ -90,13 +91,15 @@ async def _add(paths: list[Path], kb: KnowledgeBase, *, quiet: bool,
                 summary["added"] += report.added
                 summary["updated"] += report.updated
                 summary["removed"] += report.removed
+                summary["unchanged"] += report.unchanged
                 summary["failed"].update(report.failed)
                 summary["per_file"][str(path)] = {
                     "added": report.added, "updated": report.updated,
-                    "removed": report.removed, "failed": len(report.failed)}
+                    "unchanged": report.unchanged, "removed": report.removed,
+                    "failed": len(report.failed)}
                 if not quiet:  # each file's result as it happens
                     console.print(f"{path}: {report.added} added, {report.updated} updated, "
-                                  f"{report.removed} stale removed"
+                                  f"{report.unchanged} unchanged, {report.removed} stale removed"
                                   + (f", {len(report.failed)} failed" if report.failed else ""),
                                   highlight=False)
                 progress.advance(task)
@@ -116,8 +119,13 @@ async def _add_file(kb: KnowledgeBase, source: str, documents: list[Document],
     for first in range(0, len(documents), BATCH):
         batch = documents[first:first + BATCH]
         last = first + BATCH >= len(documents)
-        report = (await kb.areplace_source(source, batch, keep=keep)
-                  if last and replace and not total.failed else await kb.aupsert(batch))
+        # Chunks stored as they are (a run killed after some batches) are not embedded again.
+        stored = await kb.astored([d.id for d in batch])
+        fresh = [d for d in batch if d.id not in stored or stored[d.id].text != d.text
+                 or dict(stored[d.id].metadata) != dict(d.metadata)]
+        total.unchanged += len(batch) - len(fresh)
+        report = (await kb.areplace_source(source, fresh, keep=keep)
+                  if last and replace and not total.failed else await kb.aupsert(fresh))
         total.added += report.added
         total.updated += report.updated
         total.removed += report.removed

@@ -49,7 +49,8 @@ def test_add_reports_each_bad_file_and_adds_the_rest(docs: Path) -> None:
     assert "empty" in failed[f"{docs / 'd.jsonl'}:3"]
     assert not any(".hidden" in key for key in failed)
     again = _json(runner.invoke(app, ["kb", "add", str(docs / "a.txt"), "--json"]))
-    assert (again["added"], again["updated"]) == (0, 1)  # stable chunk ids: replaced, not doubled
+    # stable chunk ids: nothing doubled, and an unchanged chunk is not embedded again
+    assert (again["added"], again["updated"], again["unchanged"]) == (0, 0, 1)
     stats = _json(runner.invoke(app, ["kb", "stats", "--json"]))
     assert stats["documents"] == 4 and stats["backend"] == "embedded"
 
@@ -183,8 +184,32 @@ def test_big_files_are_committed_in_batches_and_replaced_only_at_the_end(
     assert n >= 5 and _count("batches") == n
     path.write_text("\n\n".join(f"Walrus fact {i}. " * 60 for i in range(3)))
     again = _json(runner.invoke(app, ["kb", "add", str(path), "--kb", "batches", "--json"]))
-    assert again["removed"] == n - again["updated"] - again["added"] and _count("batches") == (
-        again["updated"] + again["added"])
+    kept = again["updated"] + again["added"] + again["unchanged"]
+    assert kept == 3 * n // 9 and again["removed"] == n - kept and _count("batches") == kept
+
+
+def test_a_killed_add_continues_where_it_stopped(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import lottery.cli.kb as kb_cli
+    from lottery.stores.embedded import EmbeddedKnowledgeBase
+
+    monkeypatch.setattr(kb_cli, "BATCH", 2)
+    path = tmp_path / "big.txt"
+    path.write_text("\n\n".join(f"Narwhal fact {i}. " * 60 for i in range(9)))
+    real, calls = EmbeddedKnowledgeBase.aupsert, []
+
+    async def dies_on_the_second_batch(self, documents):  # type: ignore[no-untyped-def]
+        calls.append(len(documents))
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # as Ctrl-C or a kill between two batches
+        return await real(self, documents)
+
+    monkeypatch.setattr(EmbeddedKnowledgeBase, "aupsert", dies_on_the_second_batch)
+    runner.invoke(app, ["kb", "add", str(path), "--kb", "resume", "--json"])
+    assert _count("resume") == 2  # the first batch was committed
+    monkeypatch.setattr(EmbeddedKnowledgeBase, "aupsert", real)
+    again = _json(runner.invoke(app, ["kb", "add", str(path), "--kb", "resume", "--json"]))
+    assert again["unchanged"] == 2 and again["added"] == _count("resume") - 2 > 0
 
 
 def test_jsonl_ids_are_namespaced_by_file_unless_global(tmp_path: Path) -> None:
