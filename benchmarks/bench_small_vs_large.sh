@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# The headline comparison of README "Does the small model win?": 0.5B + Algorithm 1 against
-# 0.5B and 1.5B chain-of-thought on the same items (HotpotQA: also the 1.5B with the same
-# single retrieval, and closed-book), the ablations that explain GSM8K and SVAMP (no divide;
-# no divide with a 5-answer self-consistency vote per solve; the same vote checked against 5
-# executed programs, or on ProofWriter against z3 programs), then the report.
+# The headline comparison of docs/benchmarks.md, "Does the small model win?": 0.5B +
+# Algorithm 1 against 0.5B and 1.5B chain-of-thought on the same items (HotpotQA: also the
+# 1.5B with the same single retrieval, and closed-book), the ablations that explain GSM8K and
+# SVAMP (no divide; no divide with a 5-answer self-consistency vote per solve; the same vote
+# checked against 5 executed programs, or on ProofWriter against z3 programs), then the report.
 #   SMALL_URL=http://127.0.0.1:8000/v1 LARGE_URL=http://127.0.0.1:8001/v1 \
 #     benchmarks/bench_small_vs_large.sh
-# Items per suite: LIMITS (default: what the README table ran); LIMIT=N for every suite.
+# Items per suite: LIMITS (default: what the docs/benchmarks.md table ran); LIMIT=N for
+# every suite.
 # Resumable: run it again after a stop and every bench continues where it stopped.
 set -euo pipefail
 cd "$(dirname "$0")/.."

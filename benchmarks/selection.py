@@ -1,8 +1,9 @@
 """Selection: can anything the small model gives us pick its right answer among its samples?
 
-README's finding on GSM8K is that the 0.5B model often *has* the right answer among
-several sampled solutions but no vote picks it. This probe measures how much of that
-oracle each selection rule recovers, using only what the model and a calculator give:
+The finding on GSM8K (docs/benchmarks.md, "Does the small model win?") is that the 0.5B
+model often *has* the right answer among several sampled solutions but no vote picks it.
+This probe measures how much of that oracle each selection rule recovers, using only what
+the model and a calculator give:
 
 - ``greedy``: the temperature-0 answer alone;
 - ``majority``: the most common final answer (self-consistency, ties to greedy);

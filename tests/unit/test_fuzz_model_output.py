@@ -25,7 +25,7 @@ pytestmark = pytest.mark.usefixtures("planner_policy")
 """These tests script the model planner's decisions: runs follow the planner policy."""
 
 LIMITS = {"max_depth": 2, "max_calls": 12, "max_fanout": 4}
-CASES = 300  # random examples per fuzz test (README "Reliability" quotes this)
+CASES = 300  # random examples per fuzz test (docs/reliability.md quotes this)
 
 _leaf = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30)
 json_values = st.recursive(

@@ -1,7 +1,7 @@
 """The model client's retry rules: what is retried, how often, and with what backoff.
 
-README: one retry layer (graphs/retry.py), 3 attempts, 0.5 s then 1 s backoff with
-jitter, on connection errors, timeouts, 429 and 5xx; never on other 4xx.
+docs/reliability.md ("Retries"): one retry layer (graphs/retry.py), 3 attempts, 0.5 s then
+1 s backoff with jitter, on connection errors, timeouts, 429 and 5xx; never on other 4xx.
 """
 
 from __future__ import annotations
