@@ -33,6 +33,7 @@ from typing import Any
 
 import httpx
 from rich.console import Console
+from throughput import PROMPT, one_request  # benchmarks/ is on sys.path when run as a script
 
 from lottery.engines import get_engine
 from lottery.engines import server as srv
@@ -40,8 +41,6 @@ from lottery.engines import server as srv
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results" / "engines.json"
 DOCS = ROOT / "docs" / "engines.md"
-PROMPT = ("Write a Python function that returns the n-th Fibonacci number, then explain "
-          "step by step how it works.")
 WORDS = ("river stone market lantern orbit maple signal harbor velvet cactus meadow copper "
          "engine puzzle garden thunder pocket violin summit ladder").split()
 console = Console(stderr=True)
@@ -66,14 +65,9 @@ def group_rss_mb(pid: int) -> float:
 
 async def complete(client: httpx.AsyncClient, url: str, model: str, prompt: str,
                    max_tokens: int) -> dict[str, Any]:
-    start = time.perf_counter()
-    reply = await client.post(f"{url}/chat/completions", json={
-        "model": model, "messages": [{"role": "user", "content": prompt}],
-        "max_tokens": max_tokens, "temperature": 0, "ignore_eos": True})
-    reply.raise_for_status()
-    usage = reply.json()["usage"]
-    return {"s": time.perf_counter() - start, "prompt": usage["prompt_tokens"],
-            "completion": usage["completion_tokens"]}
+    reply = await one_request(client, url, model, max_tokens, prompt)
+    return {"s": reply["latency_s"], "prompt": reply["prompt_tokens"],
+            "completion": reply["completion_tokens"]}
 
 
 def long_prompt(seed: int, words: int = 1500) -> str:

@@ -28,11 +28,11 @@ RESULTS = Path(__file__).resolve().parents[1] / "results" / "throughput.json"
 
 
 async def one_request(client: httpx.AsyncClient, base_url: str, model: str,
-                      max_tokens: int) -> dict[str, Any]:
-    """One chat completion; its token counts and latency."""
+                      max_tokens: int, prompt: str = PROMPT) -> dict[str, Any]:
+    """One chat completion of exactly ``max_tokens`` tokens; its token counts and latency."""
     start = time.perf_counter()
     reply = await client.post(f"{base_url}/chat/completions", json={
-        "model": model, "messages": [{"role": "user", "content": PROMPT}],
+        "model": model, "messages": [{"role": "user", "content": prompt}],
         "max_tokens": max_tokens, "temperature": 0, "ignore_eos": True})
     reply.raise_for_status()
     usage = reply.json()["usage"]
