@@ -126,11 +126,12 @@ def table(rows: list[dict[str, Any]]) -> str:
         v, ll = by["vllm"], by["llama.cpp"]
         out += [f"**{model}** (load before: vLLM {v['load_before']}, llama.cpp "
                 f"{ll['load_before']})", "",
-                "| | vLLM | llama.cpp | llama.cpp vs vLLM |", "|---|---|---|---|"]
+                "| | vLLM | llama.cpp | better |", "|---|---|---|---|"]
         for key, label, word in metrics:
             a, b = v[key], ll[key]
             ratio = (b / a if word == "faster" else a / b) if a and b else float("nan")
-            out.append(f"| {label} | {a} | {b} | {ratio:.2g}x {word} |")
+            winner, factor = ("llama.cpp", ratio) if ratio >= 1 else ("vLLM", 1 / ratio)
+            out.append(f"| {label} | {a} | {b} | {winner} {factor:.2g}x {word} |")
         out.append("")
     return "\n".join(out)
 
@@ -155,8 +156,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--report", action="store_true",
+                        help="Only write the table from the results file; measure nothing.")
     args = parser.parse_args()
     previous = json.loads(args.out.read_text()) if args.out.exists() else {"rows": []}
+    if args.report:
+        write_docs(previous["rows"], previous["meta"])
+        print(table(previous["rows"]))
+        return
     rows = [r for r in previous.get("rows", [])
             if (r["engine"], r["model"]) not in {(e, m) for e in args.engines for m in args.models}]
     cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()

@@ -111,7 +111,7 @@ def choose_engine(name: str | None = None) -> tuple[Engine, str]:
 
 SMALL_MEMORY_GIB = 16
 """Below this much memory and without a GPU, ``auto`` picks llama.cpp: vLLM's CPU server
-held 9.5 GB for the 0.5B model (docs/engines.md)."""
+held 6.8 GB for the 0.5B model and 9.7 GB for the 1.5B (docs/engines.md)."""
 
 
 def _auto() -> tuple[str, str]:
@@ -123,5 +123,5 @@ def _auto() -> tuple[str, str]:
     total = memory_total()
     if total is not None and total < SMALL_MEMORY_GIB * 1024**3:
         return "llama.cpp", (f"auto: no GPU and {total / 1024**3:.0f} GiB of memory (vLLM's CPU "
-                             "server needs about 9.5 GB for the 0.5B model)")
+                             "server held 6.8 GB for the 0.5B model)")
     return "vllm", "auto: no GPU, but memory enough for vLLM's CPU server"

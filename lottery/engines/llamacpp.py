@@ -1,10 +1,9 @@
 """llama.cpp: ``llama-server`` serving the catalogue's GGUF as it is (laptops, small CPU boxes).
 
-Measured on a 2-core machine against vLLM's CPU server for the 0.5B model
-(docs/engines.md): a start of seconds instead of minutes, a tenth of the memory, three
-times the single-request decode speed; vLLM keeps the faster prefill of long prompts
-and stays the engine for GPUs. The server is built once per machine from the package
-index (:mod:`lottery.engines.llamacpp_build`).
+Measured on a 2-core machine against vLLM's CPU server (docs/engines.md): a start of 2-4 s
+instead of 70-90 s, 4-9x less memory, 1.5-2.2x the single-request decode speed; vLLM keeps
+the faster batches and prefill of long prompts and stays the engine for GPUs. The server is
+built once per machine from the package index (:mod:`lottery.engines.llamacpp_build`).
 
 Its settings are chosen from the machine (``settings`` in ``lottery serve --status
 --json``):
