@@ -61,7 +61,8 @@ BUSY_TIMEOUT_S = 30.0
 LEASE_S = 120.0
 """A run whose writer on another host has not written for this long may be taken over."""
 
-RUN_STATUSES = ("running", "done", "failed")
+RUN_STATUSES = ("running", "done", "failed", "interrupted")
+"""What a run record's ``status`` can be (``interrupted``: stopped by Ctrl-C or a signal)."""
 
 metadata = sa.MetaData()
 

@@ -11,8 +11,9 @@ from rich.console import Console
 from rich.table import Table
 
 from lottery.cli.common import JSON_OPTION, cli_errors, print_json
+from lottery.errors import InputError
 from lottery.render import problem_tree
-from lottery.stores.sql import RunStore, database_url
+from lottery.stores.sql import RUN_STATUSES, RunStore, database_url
 
 app = typer.Typer(help="Runs recorded in the memory database: list, show, export.",
                   no_args_is_help=True)
@@ -42,6 +43,8 @@ def list_runs(
     db: str | None = DB_OPTION,
 ) -> None:
     """List the latest runs."""
+    if status is not None and status not in RUN_STATUSES:
+        raise InputError(f"unknown run status {status!r}: choose one of {', '.join(RUN_STATUSES)}")
     runs = _open(db)
     try:
         rows = runs.list_runs(limit=limit, status=status)

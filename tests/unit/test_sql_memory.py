@@ -125,3 +125,56 @@ def test_ask_no_reuse_turns_reuse_off(monkeypatch):
     assert out.exit_code == 2 and seen["reuse"] is False
     CliRunner().invoke(app, ["ask", "What?"])
     assert seen["reuse"] is None  # the default: the setting (LOTTERY_REUSE, else on)
+
+
+async def _failed_run(tmp_path, **settings):
+    """A run whose model dies (HTTP 400, not retried) after the planner's decision."""
+    import httpx
+    import openai
+
+    from lottery.testing import ScriptedChatModel
+
+    def respond(messages):  # type: ignore[no-untyped-def]
+        if "Split the question" in str(messages[0].content) or "You plan" in str(
+                messages[0].content):
+            return PLANS[Q]
+        response = httpx.Response(400, request=httpx.Request("POST", "http://x/v1"))
+        raise openai.BadRequestError("HTTP 400", response=response, body=None)
+
+    with pytest.raises(Exception):  # noqa: B017 - the run fails; its record stays
+        await asolve(Q, chat_model=ScriptedChatModel(respond=respond), thread_id="broken",
+                     **settings)
+    return "broken"
+
+
+async def test_runs_list_filters_by_status(tmp_path, monkeypatch):
+    monkeypatch.setenv("LOTTERY_HOME", str(tmp_path))
+    done = await asolve(Q, chat_model=scripted(plans=PLANS))
+    broken = await _failed_run(tmp_path)
+    cli = CliRunner()
+
+    def listed(status: str) -> list[str]:
+        out = cli.invoke(app, ["runs", "list", "--status", status, "--json"])
+        assert out.exit_code == 0, out.output
+        return [r["run_id"] for r in json.loads(out.stdout)]
+
+    assert listed("done") == [done.run_id]
+    assert listed("failed") + listed("interrupted") == [broken]
+    bad = cli.invoke(app, ["runs", "list", "--status", "finished"])
+    assert bad.exit_code == 2 and "status" in bad.output and "Traceback" not in bad.output
+
+
+async def test_resume_finishes_a_failed_run_with_its_stored_settings(tmp_path, monkeypatch):
+    monkeypatch.setenv("LOTTERY_HOME", str(tmp_path))
+    broken = await _failed_run(tmp_path, max_calls=9, max_depth=1)
+    from lottery.api import aresume
+    from tests.unit.scripted import question_of, step_of
+
+    model = scripted(plans=PLANS)
+    result = await aresume(broken, chat_model=model)  # no settings given: the stored ones
+    assert result.run_id == broken and result.answer == "42" and result.root["status"] == "done"
+    stored = default_runs().get_run(broken)
+    assert stored["status"] == "done" and stored["settings"]["max_calls"] == 9
+    # The root's decision was made before the failure: it is not asked for again.
+    assert not [c for c in model.calls if step_of(c) == "plan" and question_of(c["messages"]) == Q]
+    assert len(model.calls) <= 9
