@@ -82,6 +82,36 @@ async def test_expired_answers_are_solved_again():
     assert fresh_enough.usage.reuse_hits == 2  # France, and Italy from the run just before
 
 
+async def _aged_store(age_s: float) -> InMemoryStore:
+    """A store holding the France answer as if remembered ``age_s`` seconds ago."""
+    store = InMemoryStore()
+    await asolve("How many people live in France and Germany together?",
+                 chat_model=scripted(plans=PLANS), store=store)
+    ns, key = answer_namespace("qwen2.5-coder-0.5b-instruct", "default"), answer_key(FRANCE)
+    item = await store.aget(ns, key)
+    await store.aput(ns, key, {**item.value, "created_at": item.value["created_at"] - age_s})
+    return store
+
+
+async def test_lottery_reuse_0_in_the_environment_turns_reuse_off(monkeypatch):
+    store = await _aged_store(0)
+    monkeypatch.setenv("LOTTERY_REUSE", "0")
+    again = await asolve("How many people live in France and Italy together?",
+                         chat_model=scripted(plans=PLANS), store=store)
+    assert again.usage.reuse_hits == 0 and again.tree["0.1"]["decision"] != "reuse"
+
+
+@pytest.mark.parametrize(("ttl", "hits"), [("0", 1), ("60", 0), ("", 1)])
+async def test_lottery_reuse_ttl_s_from_the_environment_and_0_never_expires(
+        monkeypatch, ttl, hits):
+    store = await _aged_store(10 * 365 * 86400)  # remembered ten years ago
+    if ttl:
+        monkeypatch.setenv("LOTTERY_REUSE_TTL_S", ttl)
+    late = await asolve("How many people live in France and Italy together?",
+                        chat_model=scripted(plans=PLANS), store=store)
+    assert late.usage.reuse_hits == hits
+
+
 @pytest.mark.parametrize("setting", [{"model": "another-model"}, {"knowledge_base": "other-kb"}])
 async def test_answers_of_another_model_or_knowledge_base_are_not_reused(setting):
     store = InMemoryStore()
