@@ -152,3 +152,65 @@ async def test_rebinding_the_guards_module_globals_changes_nothing():
 async def test_every_import_route_meets_the_allow_list(code):
     with pytest.raises(SandboxError, match="import of 'os' is not allowed|compiling code"):
         await run_python(code, FAST)
+
+
+KERNEL_ONLY = SandboxLimits(cpu_s=2, wall_s=4.0, memory_mb=300, file_bytes=100_000,
+                            in_process_guard=False)
+"""The guard off: what the OS limits and the kernel layers hold alone."""
+
+
+async def test_a_file_over_the_size_limit_cannot_be_written():
+    code = ("f = open('big.bin', 'wb')\n"
+            "try:\n    f.write(b'x' * 1_000_000)\n    f.flush()\n    print('wrote it')\n"
+            "except OSError as e:\n    print('refused', e.errno)\n")
+    try:
+        answer = (await run_python(code, KERNEL_ONLY)).answer
+    except ToolError as exc:  # SIGXFSZ ended it: refused as well
+        answer = f"refused {exc}"
+    assert answer.startswith("refused") and "wrote it" not in answer
+
+
+async def test_the_child_cannot_raise_its_own_limits():
+    code = ("import resource\n"
+            "soft, hard = resource.getrlimit(resource.RLIMIT_AS)\n"
+            "try:\n    resource.setrlimit(resource.RLIMIT_AS, (-1, -1))\n    print('raised')\n"
+            "except (ValueError, OSError):\n    print('kept', hard)\n")
+    answer = (await run_python(code, KERNEL_ONLY)).answer
+    assert answer == f"kept {300 * 1024 * 1024}"
+
+
+async def test_a_huge_mapping_is_refused():
+    code = ("import mmap\ntry:\n    m = mmap.mmap(-1, 2 * 1024**3)\n    print('mapped')\n"
+            "except (OSError, MemoryError, ValueError):\n    print('refused')\n")
+    try:
+        answer = (await run_python(code, KERNEL_ONLY)).answer
+    except ToolError as exc:  # mmap is not even importable in the child
+        answer = f"refused: {exc}"
+    assert answer.startswith("refused") and "mapped" not in answer
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the uid switch happens only when lottery runs as root")
+async def test_as_root_the_child_runs_as_a_fresh_unprivileged_uid():
+    code = "import os\nprint(os.getuid(), os.geteuid(), os.getgid())"
+    uid, euid, gid = map(int, (await run_python(code, KERNEL_ONLY)).answer.split())
+    assert uid == euid != 0 and gid != 0 and uid != os.getuid()
+
+
+async def test_a_timed_out_program_is_killed_with_its_group():
+    import time
+
+    code = "import os\nprint(os.getpid(), flush=True)\nwhile True:\n    pass"
+    start = time.monotonic()
+    with pytest.raises(SandboxError, match="limit"):
+        await run_python(code, SandboxLimits(cpu_s=30, wall_s=1.5, memory_mb=300,
+                                             in_process_guard=False))
+    assert time.monotonic() - start < 6
+    # nothing of the run is left: no process runs its program any more
+    def runs_a_program(proc: Path) -> bool:  # a sandbox child of THIS process, still there
+        try:
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            return ppid == os.getpid() and b"sandbox_child" in (proc / "cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            return False
+
+    assert [p for p in Path("/proc").iterdir() if p.name.isdigit() and runs_a_program(p)] == []
