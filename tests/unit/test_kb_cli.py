@@ -232,3 +232,27 @@ def test_a_readded_file_with_a_broken_line_loses_nothing_stored(tmp_path: Path) 
     again = runner.invoke(app, ["kb", "add", str(path), "--kb", "keep", "--json"])
     assert json.loads(again.stdout)["removed"] == 0
     assert _count("keep") == 2 and _ids("keep", "tardigrades")  # the old record b is kept
+
+
+def test_a_file_over_the_size_cap_is_reported_and_the_rest_lands(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import lottery.stores.ingest as ingest
+
+    monkeypatch.setattr(ingest, "MAX_FILE_BYTES", 1024)
+    (tmp_path / "big.txt").write_text("walrus " * 1000)
+    (tmp_path / "small.txt").write_text("The pelican is a bird.")
+    summary = _json(runner.invoke(app, ["kb", "add", str(tmp_path), "--kb", "cap", "--json"]))
+    assert summary["added"] == 1 and _count("cap") == 1
+    assert "over the limit of" in summary["failed"][str(tmp_path / "big.txt")]
+
+
+def test_tenants_of_one_knowledge_base_see_only_their_own_documents(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("Alice keeps notes about okapis.")
+    _json(runner.invoke(app, ["kb", "add", str(tmp_path / "a.txt"), "--kb", "shared",
+                              "--tenant", "alice", "--json"]))
+
+    def hits(tenant: str) -> list:
+        return _json(runner.invoke(app, ["kb", "search", "okapis", "--kb", "shared", "--tenant",
+                                         tenant, "--mode", "bm25", "--json"]))
+
+    assert len(hits("alice")) == 1 and hits("bob") == []
