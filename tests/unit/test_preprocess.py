@@ -122,3 +122,19 @@ async def test_an_empty_knowledge_base_is_not_offered_to_the_planner() -> None:
     assert "retrieve" not in schema["properties"]["action"]["enum"]
     assert result.root["decision"] == "solve" and "knowledge base is empty" in result.root["reason"]
     assert [c for c in model.calls if "Evidence" in str(c["messages"][-1].content)] == []
+
+
+@pytest.mark.parametrize(("budget", "whole"), [("100000", True), ("300", False)])
+async def test_lottery_context_budget_decides_how_much_of_a_context_is_shown(
+        embeddings, monkeypatch, budget, whole) -> None:
+    monkeypatch.setenv("LOTTERY_CONTEXT_BUDGET", budget)
+    model = scripted(answers=lambda step, user: "Answer: 7421" if "7421" in user else "Answer: ?")
+    ctx = Context(chat_model=model, embeddings=embeddings, max_calls=4, context_window=100_000)
+    assert ctx.context_budget == int(budget)
+    graph = build_graph().compile()
+    out = await graph.ainvoke({"question": "What is the secret code of the blue vault?",
+                               "context": haystack(0.3)}, context=ctx)
+    prompt = "\n".join(str(m.content) for c in model.calls for m in c["messages"])
+    shown = sum(f"Chapter {i}." in prompt for i in range(len(FILLER)))
+    assert out["answer"] == "7421"
+    assert (shown == len(FILLER)) if whole else (0 < shown < len(FILLER) // 4)
