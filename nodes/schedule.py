@@ -81,7 +81,8 @@ def validate_question(question: Any, max_chars: int) -> str:
     if len(text) > max_chars:
         raise InputError(
             f"the question has {len(text)} characters, over the limit of {max_chars} "
-            "(raise max_input_chars, or put long material in a knowledge base)"
+            "(raise LOTTERY_MAX_INPUT_CHARS, pass a long document with `lottery ask --context "
+            "FILE`, or put long material in a knowledge base)"
         )
     return text
 

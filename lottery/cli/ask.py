@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from lottery.api import solve
-from lottery.cli.common import JSON_OPTION, cli_errors, print_json
+from lottery.cli.common import JSON_OPTION, cli_errors, print_json, stderr
 from lottery.errors import InputError
 from lottery.render import problem_tree
 from lottery.telemetry import setup_from_env
@@ -27,23 +27,23 @@ def ask(
     strategy: str = typer.Option("algorithm1", help="algorithm1, direct or cot."),
     policy: str | None = typer.Option(
         None, help="How Algorithm 1 answers: auto (default), math, logic, knowledge, general "
-        "or planner [env: LOTTERY_POLICY]."),
+        "or planner (env: LOTTERY_POLICY)."),
     delegate_model: str | None = typer.Option(
         None, help="Larger model that doubtful problems are delegated to "
-        "[env: LOTTERY_DELEGATE_MODEL]."),
+        "(env: LOTTERY_DELEGATE_MODEL)."),
     delegate_base_url: str | None = typer.Option(
-        None, help="Its server's URL, …/v1 [env: LOTTERY_DELEGATE_BASE_URL]."),
-    base_url: str | None = typer.Option(None, help="Model server URL [env: LOTTERY_BASE_URL]."),
-    model: str | None = typer.Option(None, help="Model name [env: LOTTERY_MODEL]."),
+        None, help="Its server's URL, …/v1 (env: LOTTERY_DELEGATE_BASE_URL)."),
+    base_url: str | None = typer.Option(None, help="Model server URL (env: LOTTERY_BASE_URL)."),
+    model: str | None = typer.Option(None, help="Model name (env: LOTTERY_MODEL)."),
     engine: str | None = typer.Option(
         None, help="Engine of the local server started when no --base-url is given: vllm "
-        "(default), llama.cpp or auto [env: LOTTERY_ENGINE]."),
-    max_depth: int | None = typer.Option(None, help="Deepest sub-problem level [env: LOTTERY_MAX_DEPTH]."),
-    max_calls: int | None = typer.Option(None, help="Budget of model calls [env: LOTTERY_MAX_CALLS]."),
-    max_tokens: int | None = typer.Option(None, help="Budget of tokens [env: LOTTERY_MAX_TOKENS]."),
+        "(default), llama.cpp or auto (env: LOTTERY_ENGINE)."),
+    max_depth: int | None = typer.Option(None, help="Deepest sub-problem level (env: LOTTERY_MAX_DEPTH)."),
+    max_calls: int | None = typer.Option(None, help="Budget of model calls (env: LOTTERY_MAX_CALLS)."),
+    max_tokens: int | None = typer.Option(None, help="Budget of tokens (env: LOTTERY_MAX_TOKENS)."),
     reuse: bool = typer.Option(True, "--reuse/--no-reuse",
-                               help="Answer sub-problems solved before from memory [env: LOTTERY_REUSE]."),
-    kb: str | None = typer.Option(None, "--kb", help="Knowledge base name [env: LOTTERY_KNOWLEDGE_BASE]."),
+                               help="Answer sub-problems solved before from memory (env: LOTTERY_REUSE)."),
+    kb: str | None = typer.Option(None, "--kb", help="Knowledge base name (env: LOTTERY_KNOWLEDGE_BASE)."),
     trace_otel: bool = typer.Option(
         False, "--trace-otel",
         help="Print OpenTelemetry spans to standard error (OTEL_* variables configure export).",
@@ -63,6 +63,9 @@ def ask(
         except UnicodeDecodeError:
             raise InputError("standard input is not UTF-8 text") from None
     document = _read_context(Path(context_file)) if context_file else None
+    if kb is not None and not _kb_exists(kb):  # a typo would silently answer without it
+        stderr().print(f"[yellow]warning:[/] knowledge base {kb!r} does not exist (add files "
+                       f"with `lottery kb add --kb {kb}`); answering without it")
     telemetry = setup_from_env(console=trace_otel)
     try:
         result = solve(question, strategy=strategy, base_url=base_url, model=model,
@@ -109,3 +112,15 @@ def _read_context(path: Path) -> str:
     if "\x00" in text:
         raise InputError(f"the context file {path} contains NUL bytes: is it binary?")
     return text
+
+
+def _kb_exists(name: str) -> bool:
+    import asyncio
+
+    from lottery.stores.knowledge import open_knowledge_base
+
+    async def check() -> bool:
+        async with open_knowledge_base(name) as store:
+            return await store.aexists()
+
+    return asyncio.run(check())

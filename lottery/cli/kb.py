@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from lottery.cli.common import JSON_OPTION, cli_errors, print_json, stderr
+from lottery.errors import InputError
 from lottery.stores.ingest import FileProblem, iter_files, load_file
 from lottery.stores.knowledge import Document, KnowledgeBase, UpsertReport, open_knowledge_base
 
@@ -208,6 +209,8 @@ def drop(
 
     async def run() -> int:
         async with _open(kb, tenant) as store:
+            if not await store.aexists():  # a typo must not look like a success
+                raise InputError(f"knowledge base {kb!r} does not exist; nothing was dropped")
             count = await store.acount()
             await store.adrop()
             return count

@@ -40,7 +40,7 @@ def prepare(
     force: bool = typer.Option(False, "--force",
                                help="Redo it even if it is prepared (vLLM checkpoints)."),
     engine: str | None = typer.Option(
-        None, "--engine", "-e", help="vllm (default), llama.cpp or auto [env: LOTTERY_ENGINE]."),
+        None, "--engine", "-e", help="vllm (default), llama.cpp or auto (env: LOTTERY_ENGINE)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Make model NAME servable (idempotent): for vLLM fetch, verify and convert it; for

@@ -18,7 +18,7 @@ from lottery.stores.sql import RUN_STATUSES, RunStore, database_url
 app = typer.Typer(help="Runs recorded in the memory database: list, show, export.",
                   no_args_is_help=True)
 
-DB_OPTION = typer.Option(None, "--db", help="Database URL [env: LOTTERY_DATABASE_URL].")
+DB_OPTION = typer.Option(None, "--db", help="Database URL (env: LOTTERY_DATABASE_URL).")
 
 
 def _open(db: str | None) -> RunStore:
@@ -110,7 +110,7 @@ def resume(
     run_id: str = typer.Argument(..., help="Id of the interrupted run (see `lottery runs list`)."),
     trace: bool = typer.Option(False, "--trace", help="Print the problem tree."),
     as_json: bool = JSON_OPTION,
-    base_url: str | None = typer.Option(None, help="Model server URL [env: LOTTERY_BASE_URL]."),
+    base_url: str | None = typer.Option(None, help="Model server URL (env: LOTTERY_BASE_URL)."),
     db: str | None = DB_OPTION,
 ) -> None:
     """Finish an interrupted run from its last checkpoint, without redoing finished sub-problems."""

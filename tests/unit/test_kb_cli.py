@@ -256,3 +256,17 @@ def test_tenants_of_one_knowledge_base_see_only_their_own_documents(tmp_path: Pa
                                          tenant, "--mode", "bm25", "--json"]))
 
     assert len(hits("alice")) == 1 and hits("bob") == []
+
+
+def test_dropping_a_knowledge_base_that_does_not_exist_is_an_error(tmp_path: Path) -> None:
+    out = runner.invoke(app, ["kb", "drop", "--kb", "no-such-kb", "--yes"])
+    assert out.exit_code == 2 and "does not exist" in out.output
+    assert not out.output.startswith("dropped")
+
+
+def test_ask_warns_about_a_knowledge_base_that_does_not_exist(monkeypatch) -> None:
+    import lottery.cli.ask as ask_cli
+
+    monkeypatch.setattr(ask_cli, "solve", lambda *a, **k: (_ for _ in ()).throw(SystemExit(0)))
+    out = runner.invoke(app, ["ask", "Who?", "--kb", "no-such-kb"])
+    assert "knowledge base 'no-such-kb' does not exist" in out.output
