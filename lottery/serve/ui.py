@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 from rich.console import Console
@@ -51,19 +52,43 @@ def stderr_progress() -> Progress:
     )
 
 
+PLAIN_EVERY_S = 10.0
+"""Where standard error is not a terminal (a log file, CI), the bars cannot redraw: each
+step's description is printed as a plain line instead, at most this often per task (and
+always when the step finishes), so a long first start never looks stuck."""
+_plain_last: dict[tuple[int, TaskID], tuple[str, float]] = {}
+
+
 def add_task(
     progress: Progress | None, description: str, total: float | None = None, *, unit: str = ""
 ) -> TaskID | None:
     """A task on ``progress`` (``unit="bytes"`` shows sizes), or nothing without a display."""
     if progress is None:
         return None
-    return progress.add_task(description, total=total, unit=unit)
+    task = progress.add_task(description, total=total, unit=unit)
+    _plain_line(progress, task, description, force=True)
+    return task
 
 
 def update(progress: Progress | None, task: TaskID | None, **kwargs: object) -> None:
     """Update a task made by :func:`add_task` (a no-op without a display)."""
     if progress is not None and task is not None:
         progress.update(task, **kwargs)  # type: ignore[arg-type]
+        current = progress.tasks[[t.id for t in progress.tasks].index(task)]
+        _plain_line(progress, task, current.description,
+                    force=current.total is not None and current.completed >= current.total)
+
+
+def _plain_line(progress: Progress, task: TaskID, description: str, *, force: bool) -> None:
+    if progress.console.is_terminal or progress.disable:
+        return
+    key = (id(progress), task)
+    last, when = _plain_last.get(key, ("", 0.0))
+    now = time.monotonic()
+    if description != last and (force or now - when >= PLAIN_EVERY_S):
+        _plain_last[key] = (description, now)
+        progress.console.print(f"{time.strftime('%H:%M:%S')} {_ANSI.sub('', description)}",
+                               highlight=False, markup=False, soft_wrap=True)
 
 
 def log_tail(path: Path, lines: int = 15) -> str:

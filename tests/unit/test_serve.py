@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import socket
 import stat
 import zipfile
@@ -352,3 +353,16 @@ def test_float32_weights_count_twice_in_the_memory_check(tmp_path, monkeypatch):
     vllm_engine.check_memory("m", tmp_path, 0, "bfloat16")  # fits
     with pytest.raises(ServerStartError, match=r"weights 0\.0 \+ KV"):
         vllm_engine.check_memory("m", tmp_path, 0, "float32")  # twice the weights: does not
+
+
+def test_progress_on_a_non_terminal_prints_plain_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    """The first start takes minutes: with stderr in a log file it must not look stuck."""
+    from lottery.serve.ui import add_task, stderr_progress, update
+
+    with stderr_progress() as progress:
+        task = add_task(progress, "downloading model packages", 3)
+        update(progress, task, description="downloading pkg-2", completed=1)  # within 10 s
+        update(progress, task, description="downloaded 3 package(s)", completed=3)  # finished
+    lines = re.findall(r"^\d\d:\d\d:\d\d (.+)$", capsys.readouterr().err, re.M)
+    # the start and the end of the step, as they happen; not every update (at most one a 10 s)
+    assert lines == ["downloading model packages", "downloaded 3 package(s)"]
