@@ -67,6 +67,9 @@ class Policy:
     ``None``: read off the answers (see ``nodes/llm.answer_kind``)."""
     extra_samples: int = 2
     """Answers (and programs, with a program check) the ``samples`` rung adds."""
+    short_answers: bool = False
+    """Reduce a sentence-long answer to the answer alone (a JSON-schema constrained call) before
+    it is scored: the passages check and a grader look for a span, not a sentence."""
 
 
 POLICIES: dict[str, Policy] = {
@@ -83,10 +86,12 @@ POLICIES: dict[str, Policy] = {
         Policy(name="knowledge", description="retrieve, read, check that the passages hold "
                "the answer; a second hop on the bridge entity, more samples, delegation",
                retrieve_first=True, check="passages",
-               escalate=("retrieve", "samples", "delegate"), delegating=("retrieve", "delegate")),
+               escalate=("retrieve", "samples", "delegate"), delegating=("retrieve", "delegate"),
+               short_answers=True),
         Policy(name="general", description="chain of thought checked by agreement of "
                "samples; delegation, then division, on disagreement",
-               escalate=("samples", "delegate", "divide"), delegating=("delegate",)),
+               escalate=("samples", "delegate", "divide"), delegating=("delegate",),
+               short_answers=True),
         Policy(name="planner", description="the model planner decides every problem "
                "(solve, retrieve, tool, divide); no checks", planner=True, escalate=()),
     )

@@ -119,3 +119,21 @@ def planner_json_schema(*, allow_divide: bool, tools: bool, max_fanout: int = 6,
         },
         "required": ["action", "reason"],
     }
+
+
+SHORT_ANSWER_CHARS = 80
+"""The longest short answer: a name, a date, a title; graders compare it with a gold span."""
+
+
+class ShortAnswer(BaseModel):
+    """An answer alone, as exact match and F1 grade it against a gold span."""
+
+    answer: str = Field(min_length=1, max_length=SHORT_ANSWER_CHARS)
+
+    @classmethod
+    def json_schema(cls) -> dict[str, Any]:
+        """The schema the server constrains decoding to (the string is bounded: a small model
+        otherwise repeats its sentence inside the JSON)."""
+        return {"type": "object", "additionalProperties": False, "required": ["answer"],
+                "properties": {"answer": {"type": "string", "minLength": 1,
+                                          "maxLength": SHORT_ANSWER_CHARS}}}

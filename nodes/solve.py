@@ -21,6 +21,7 @@ from lottery.nodes.llm import (
     final_answer,
     fit,
     majority,
+    parse_structured,
     room,
     sample,
     system_user,
@@ -28,6 +29,7 @@ from lottery.nodes.llm import (
 from lottery.nodes.memory import remember
 from lottery.nodes.policy import POLICIES, Policy, accepted, score
 from lottery.nodes.programs import ARG_NAME, ProgramOutcome, run_programs
+from lottery.nodes.schemas import ShortAnswer
 
 _MAX_EVIDENCE_CHARS = 1500
 _MARK = 8
@@ -95,6 +97,8 @@ async def _climb(task: Task, runtime: Runtime[Context], policy: Policy,
         reply.usage.update(delegate_calls=reply.usage["calls"],
                            delegate_prompt_tokens=reply.usage["prompt_tokens"],
                            delegate_completion_tokens=reply.usage["completion_tokens"])
+        if policy.short_answers and task["allowance"] >= 2:  # shortened by the run's model
+            found = await shorten(ctx, problem["question"], found, reply)
     else:
         found = await _new_candidates(task, ctx, policy, messages, reply,
                                       n=policy.extra_samples if rung == "samples" else 1)
@@ -144,11 +148,39 @@ async def _new_candidates(task: Task, ctx: Context, policy: Policy,
     else:
         texts, executed = await words, []
     found = [Candidate(answer=final_answer(t), kind="words", model=ctx.model) for t in texts]
+    if policy.short_answers and task["allowance"] >= 2:
+        found = await shorten(ctx, problem["question"], found, reply)
     found += [Candidate(answer=e, kind="program", model=ctx.model) for e in executed]
     if policy.check == "passages":
         found += [Candidate(answer=c["answer"], kind="passages") for c in found
                   if in_passages(c["answer"], problem["evidence"])]
     return found
+
+
+SHORTEN_OVER_WORDS = 4
+"""Answers of more words than this are reduced to the answer alone (a title may be long,
+a name or a date is not)."""
+
+
+async def shorten(ctx: Context, question: str, found: list[Candidate],
+                  reply: Reply) -> list[Candidate]:
+    """Each long answer reduced to the answer alone by a JSON-schema constrained call of the
+    run's model (in parallel, counted in ``reply``); kept as it is when the reply is not a
+    usable short answer."""
+    long = [i for i, c in enumerate(found) if len(c["answer"].split()) > SHORTEN_OVER_WORDS]
+    if not long:
+        return found
+    replies = await asyncio.gather(*(complete(
+        ctx, system_user(prompts.SHORT_SYSTEM, prompts.SHORT_USER.format(
+            question=question, answer=found[i]["answer"][:600])),
+        json_schema=ShortAnswer.json_schema(), max_tokens=48, step="short") for i in long))
+    shortened = list(found)
+    for i, short in zip(long, replies, strict=True):
+        reply.usage = add_usage(reply.usage, short.usage)
+        parsed, _ = parse_structured(short.text, ShortAnswer)
+        if parsed is not None and parsed.answer.strip():
+            shortened[i] = Candidate(**{**found[i], "answer": parsed.answer.strip()})
+    return shortened
 
 
 def in_passages(answer: str, evidence: list[Evidence]) -> bool:

@@ -15,7 +15,7 @@ from lottery.errors import ConfigurationError
 from lottery.graphs.state import Candidate
 from lottery.nodes.policy import POLICIES, classify, resolve, score
 from lottery.testing import ScriptedChatModel
-from tests.unit.scripted import decision, question_of, step_of
+from tests.unit.scripted import decision, question_of, scripted, step_of
 
 APPLES = "Tom has 3 boxes of 12 apples and gives 7 away. How many apples are left?"
 
@@ -208,6 +208,40 @@ async def test_knowledge_retrieves_first_and_accepts_an_answer_the_passages_hold
     assert result.root["evidence"][0]["source"] == "kb:facts"
     assert [c["kind"] for c in result.root["candidates"]] == ["words", "passages"]
     assert steps(m) == ["solve"]
+
+
+async def test_a_sentence_answer_is_reduced_to_its_span_then_the_passages_accept_it():
+    from lottery.stores.knowledge import Document, InMemoryKnowledgeBase
+
+    kb = InMemoryKnowledgeBase("facts")
+    await kb.aupsert([Document(id="d1", text="Alien (1979) was directed by Ridley Scott.")])
+    q = "Who directed the film Alien?"
+    sentence = "Based on the evidence provided, the film Alien was directed by Ridley Scott."
+
+    def answers(step: str, user: str) -> str:
+        if step == "short":  # the constrained call sees the question and the full answer
+            assert q in user and sentence in user
+            return '{"answer": "Ridley Scott"}'
+        return "Answer: " + sentence
+
+    m = scripted(answers=answers)
+    result = await asolve(q, chat_model=m, knowledge=kb, durable=False)
+    assert result.answer == "Ridley Scott" and result.confidence == 1.0 and not result.best_effort
+    assert [c["kind"] for c in result.root["candidates"]] == ["words", "passages"]
+    assert steps(m) == ["solve", "short"] and result.usage.calls == 2
+
+
+async def test_an_unusable_short_answer_keeps_the_full_one():
+    from lottery.stores.knowledge import Document, InMemoryKnowledgeBase
+
+    kb = InMemoryKnowledgeBase("facts")
+    await kb.aupsert([Document(id="d1", text="Alien (1979) was directed by Ridley Scott.")])
+    q = "Who directed the film Alien?"
+    sentence = "It was directed by the English filmmaker Ridley Scott."
+    m = scripted(answers=lambda step, user: "no json here" if step == "short"
+                 else "Answer: " + sentence)
+    result = await asolve(q, chat_model=m, knowledge=kb, durable=False, max_calls=3)
+    assert result.answer == sentence  # never an empty or invented answer
 
 
 # -- memory reuse and output honesty -----------------------------------------------------------
