@@ -13,6 +13,8 @@ those providers as the process's global ones, which the graphs then use.
 from __future__ import annotations
 
 import argparse
+import sys
+from typing import NoReturn
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -29,9 +31,17 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(
             "the graph server needs the server extra: pip install 'lottery-llm[server]'"
         ) from None
+    from lottery import auth
     from lottery.errors import LotteryError
     from lottery.telemetry import setup_from_env
 
+    try:
+        keys = auth.current_keys()
+    except LotteryError as exc:
+        _refuse(str(exc))
+    if not keys and not auth.dev_mode_meant():
+        _refuse(f"no API keys: set {auth.KEYS_ENV}=user:key[,user:key] or {auth.KEYS_FILE_ENV}, "
+                f"or {auth.MODE_ENV}=off for a server no one else can reach")
     try:
         telemetry = setup_from_env()
     except LotteryError as exc:
@@ -41,6 +51,11 @@ def main(argv: list[str] | None = None) -> None:
         uvicorn.run("aegra_api.main:app", host=args.host, port=args.port, proxy_headers=True)
     finally:
         telemetry.shutdown()
+
+
+def _refuse(message: str) -> NoReturn:
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 if __name__ == "__main__":

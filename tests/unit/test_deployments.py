@@ -31,6 +31,8 @@ SCALABLE = {"vllm", "graph-server"}
 # module is in the tree (they arrive from parallel branches).
 READ_ELSEWHERE = {
     "LOTTERY_DATABASE_URL": "stores/sql.py",
+    "LOTTERY_API_KEYS": "lottery/auth.py",
+    "LOTTERY_MAX_BODY_BYTES": "lottery/http_app.py",
     "LOTTERY_EMBEDDINGS_URL": "stores/embeddings.py",
     "LOTTERY_EMBEDDINGS_MODEL": "stores/embeddings.py",
     "WEAVIATE_URL": "stores/weaviate.py",
