@@ -204,7 +204,8 @@ async def test_knowledge_retrieves_first_and_accepts_an_answer_the_passages_hold
     q = "Who directed the film Alien?"
     m = model({q: "Ridley Scott"})
     result = await asolve(q, chat_model=m, knowledge=kb, durable=False)
-    assert result.policy == "knowledge" and result.confidence == 1.0
+    # accepted, but passages holding an answer are weaker evidence than a second answer
+    assert result.policy == "knowledge" and result.confidence == 0.7 and not result.best_effort
     assert result.root["evidence"][0]["source"] == "kb:facts"
     assert [c["kind"] for c in result.root["candidates"]] == ["words", "passages"]
     assert steps(m) == ["solve"]
@@ -226,7 +227,7 @@ async def test_a_sentence_answer_is_reduced_to_its_span_then_the_passages_accept
 
     m = scripted(answers=answers)
     result = await asolve(q, chat_model=m, knowledge=kb, durable=False)
-    assert result.answer == "Ridley Scott" and result.confidence == 1.0 and not result.best_effort
+    assert result.answer == "Ridley Scott" and result.confidence == 0.7 and not result.best_effort
     assert [c["kind"] for c in result.root["candidates"]] == ["words", "passages"]
     assert steps(m) == ["solve", "short"] and result.usage.calls == 2
 
@@ -242,6 +243,22 @@ async def test_an_unusable_short_answer_keeps_the_full_one():
                  else "Answer: " + sentence)
     result = await asolve(q, chat_model=m, knowledge=kb, durable=False, max_calls=3)
     assert result.answer == sentence  # never an empty or invented answer
+
+
+async def test_an_answer_the_question_names_is_not_confirmed_by_the_passages():
+    from lottery.stores.knowledge import Document, InMemoryKnowledgeBase
+
+    kb = InMemoryKnowledgeBase("facts")
+    await kb.aupsert([Document(id="d1", text="Hugo Romero is a footballer who plays for Murcia.")])
+    q = "Which club does Hugo Romero play for?"
+    m = model({q: "Hugo Romero"})
+    result = await asolve(q, chat_model=m, knowledge=kb, durable=False)
+    assert "passages" not in [c["kind"] for c in result.root["candidates"]]
+    assert result.root["rungs"] and result.best_effort  # it climbed, and nothing confirmed it
+    choice = "Does Hugo Romero or Ana Ruiz play for Murcia?"
+    picked = await asolve(choice, chat_model=model({choice: "Hugo Romero"}), knowledge=kb,
+                          durable=False)
+    assert [c["kind"] for c in picked.root["candidates"]] == ["words", "passages"]
 
 
 # -- memory reuse and output honesty -----------------------------------------------------------
