@@ -306,3 +306,73 @@ async def test_hostile_model_text_is_stored_on_every_backend(db_url):
         assert runs.problems(result.run_id)["0"]["reason"] == "? \ufffd"
     finally:
         runs.close()
+
+
+# -- the settings that choose and share the database ------------------------------------------
+
+async def test_generate_store_serves_memory_m_of_lottery_database_url(db_url, monkeypatch):
+    from lottery.stores.sql import generate_store
+
+    monkeypatch.setenv("LOTTERY_DATABASE_URL", db_url)
+    result = await asolve("What is 2 + 2?", chat_model=scripted())  # no database_url: the env's
+    async with generate_store() as store:  # what a LangGraph server's "store" path opens
+        records = await store.asearch(problem_namespace(result.run_id))
+        assert [r.value["answer"] for r in records] == ["42"]
+        await store.aput(("notes",), "shared", {"by": "server"})
+    async with open_memory(db_url) as memory:
+        assert (await memory.store.aget(("notes",), "shared")).value == {"by": "server"}
+
+
+def test_the_cli_keeps_its_runs_in_the_database_lottery_database_url_names(db_url, tmp_path):
+    from tests.integration.servers import stub_server
+
+    stub = stub_server().start()
+    env = {**os.environ, "LOTTERY_DATABASE_URL": db_url, "LOTTERY_HOME": str(tmp_path / "home"),
+           "LOTTERY_BASE_URL": f"{stub.url}/v1", "LOTTERY_MODEL": "stub"}
+    lottery = [sys.executable, "-m", "lottery.cli"]
+    try:
+        asked = subprocess.run([*lottery, "ask", "How tall is tower A?", "--json"], env=env,
+                               capture_output=True, text=True, timeout=120)
+    finally:
+        stub.stop()
+    assert asked.returncode == 0, asked.stderr
+    run_id = json.loads(asked.stdout)["run_id"]
+    listed = subprocess.run([*lottery, "runs", "list", "--json"], env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert [r["run_id"] for r in json.loads(listed.stdout)] == [run_id]
+    assert store_of(db_url).get_run(run_id)["status"] == "done"
+    if db_url.startswith("postgresql"):  # nothing went to the default SQLite file
+        assert not (tmp_path / "home" / "lottery.db").exists()
+
+
+async def test_a_writer_waits_out_another_process_lock_within_the_busy_timeout(tmp_path, monkeypatch):
+    import lottery.stores.sql as sql
+
+    url = f"sqlite:///{tmp_path / 'lottery.db'}"
+    await asolve("What is 1 + 1?", chat_model=scripted(), database_url=url)  # creates the file
+    holder = subprocess.Popen(  # another process holds the write lock for 2 s
+        [sys.executable, "-c", "import sqlite3, sys, time\n"
+         f"c = sqlite3.connect({str(tmp_path / 'lottery.db')!r}, isolation_level=None)\n"
+         "c.execute('BEGIN IMMEDIATE'); print('locked', flush=True); time.sleep(2)\n"
+         "c.execute('COMMIT')"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        start = time.monotonic()
+        result = await asolve("What is 2 + 2?", chat_model=scripted(), database_url=url)
+        assert result.answer == "42" and time.monotonic() - start >= 1.0  # it waited
+    finally:
+        holder.wait(timeout=10)
+    assert store_of(url).get_run(result.run_id)["status"] == "done"
+
+    monkeypatch.setattr(sql, "BUSY_TIMEOUT_S", 0.05)  # without the wait, the same lock fails
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sqlite3, time\n"
+         f"c = sqlite3.connect({str(tmp_path / 'lottery.db')!r}, isolation_level=None)\n"
+         "c.execute('BEGIN IMMEDIATE'); print('locked', flush=True); time.sleep(2)\n"
+         "c.execute('COMMIT')"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(Exception, match="locked"):
+            await asolve("What is 3 + 3?", chat_model=scripted(), database_url=url)
+    finally:
+        holder.wait(timeout=10)
