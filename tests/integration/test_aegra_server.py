@@ -69,7 +69,8 @@ async def test_aegra_streams_a_run_and_keeps_its_state_across_a_restart(tmp_path
         database = create_database(server_url).replace("postgresql+psycopg://", "postgresql://")
         port = free_port()
         env = {**os.environ, "DATABASE_URL": database, "AEGRA_CONFIG": "langgraph.json",
-               "AUTH_TYPE": "noop", "LOTTERY_AUTH": "off", "LOTTERY_BASE_URL": base_url, "LOTTERY_MODEL": "scripted",
+               "AUTH_TYPE": "noop", "LOTTERY_AUTH": "off",  # dev mode: no API keys here
+               "LOTTERY_BASE_URL": base_url, "LOTTERY_MODEL": "scripted",
                "LOTTERY_POLICY": "planner",
                "LOTTERY_HOME": str(tmp_path / "home"), "OTEL_EXPORTER_OTLP_ENDPOINT": otlp[0],
                "OTEL_TRACES_EXPORTER": "otlp", "OTEL_METRICS_EXPORTER": "none"}

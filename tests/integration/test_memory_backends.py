@@ -345,18 +345,25 @@ def test_the_cli_keeps_its_runs_in_the_database_lottery_database_url_names(db_ur
         assert not (tmp_path / "home" / "lottery.db").exists()
 
 
+def _hold_write_lock(path: Path, *, seconds: float) -> subprocess.Popen:
+    """Another process that holds the SQLite write lock of ``path`` for ``seconds`` (started
+    once it holds it)."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sqlite3, time\n"
+         f"c = sqlite3.connect({str(path)!r}, isolation_level=None)\n"
+         f"c.execute('BEGIN IMMEDIATE'); print('locked', flush=True); time.sleep({seconds})\n"
+         "c.execute('COMMIT')"], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    return holder
+
+
 async def test_a_writer_waits_out_another_process_lock_within_the_busy_timeout(tmp_path, monkeypatch):
     import lottery.stores.sql as sql
 
     url = f"sqlite:///{tmp_path / 'lottery.db'}"
     await asolve("What is 1 + 1?", chat_model=scripted(), database_url=url)  # creates the file
-    holder = subprocess.Popen(  # another process holds the write lock for 2 s
-        [sys.executable, "-c", "import sqlite3, sys, time\n"
-         f"c = sqlite3.connect({str(tmp_path / 'lottery.db')!r}, isolation_level=None)\n"
-         "c.execute('BEGIN IMMEDIATE'); print('locked', flush=True); time.sleep(2)\n"
-         "c.execute('COMMIT')"], stdout=subprocess.PIPE, text=True)
+    holder = _hold_write_lock(tmp_path / "lottery.db", seconds=2)  # another process
     try:
-        assert holder.stdout.readline().strip() == "locked"
         start = time.monotonic()
         result = await asolve("What is 2 + 2?", chat_model=scripted(), database_url=url)
         assert result.answer == "42" and time.monotonic() - start >= 1.0  # it waited
@@ -365,13 +372,8 @@ async def test_a_writer_waits_out_another_process_lock_within_the_busy_timeout(t
     assert store_of(url).get_run(result.run_id)["status"] == "done"
 
     monkeypatch.setattr(sql, "BUSY_TIMEOUT_S", 0.05)  # without the wait, the same lock fails
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import sqlite3, time\n"
-         f"c = sqlite3.connect({str(tmp_path / 'lottery.db')!r}, isolation_level=None)\n"
-         "c.execute('BEGIN IMMEDIATE'); print('locked', flush=True); time.sleep(2)\n"
-         "c.execute('COMMIT')"], stdout=subprocess.PIPE, text=True)
+    holder = _hold_write_lock(tmp_path / "lottery.db", seconds=2)
     try:
-        assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(Exception, match="locked"):
             await asolve("What is 3 + 3?", chat_model=scripted(), database_url=url)
     finally:

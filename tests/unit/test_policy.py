@@ -51,6 +51,15 @@ def delegate(answer: str) -> ScriptedChatModel:
     return ScriptedChatModel(respond=lambda messages: f"Step by step.\nAnswer: {answer}")
 
 
+async def facts(text: str):
+    """A knowledge base holding one passage."""
+    from lottery.stores.knowledge import Document, InMemoryKnowledgeBase
+
+    kb = InMemoryKnowledgeBase("facts")
+    await kb.aupsert([Document(id="d1", text=text)])
+    return kb
+
+
 def steps(m: ScriptedChatModel) -> list[str]:
     return [step_of(c) for c in m.calls]
 
@@ -197,10 +206,7 @@ async def test_the_budget_holds_across_rungs_and_delegation():
 
 
 async def test_knowledge_retrieves_first_and_accepts_an_answer_the_passages_hold():
-    from lottery.stores.knowledge import Document, InMemoryKnowledgeBase
-
-    kb = InMemoryKnowledgeBase("facts")
-    await kb.aupsert([Document(id="d1", text="Alien (1979) was directed by Ridley Scott.")])
+    kb = await facts("Alien (1979) was directed by Ridley Scott.")
     q = "Who directed the film Alien?"
     m = model({q: "Ridley Scott"})
     result = await asolve(q, chat_model=m, knowledge=kb, durable=False)
@@ -212,10 +218,7 @@ async def test_knowledge_retrieves_first_and_accepts_an_answer_the_passages_hold
 
 
 async def test_a_sentence_answer_is_reduced_to_its_span_then_the_passages_accept_it():
-    from lottery.stores.knowledge import Document, InMemoryKnowledgeBase
-
-    kb = InMemoryKnowledgeBase("facts")
-    await kb.aupsert([Document(id="d1", text="Alien (1979) was directed by Ridley Scott.")])
+    kb = await facts("Alien (1979) was directed by Ridley Scott.")
     q = "Who directed the film Alien?"
     sentence = "Based on the evidence provided, the film Alien was directed by Ridley Scott."
 
@@ -233,10 +236,7 @@ async def test_a_sentence_answer_is_reduced_to_its_span_then_the_passages_accept
 
 
 async def test_an_unusable_short_answer_keeps_the_full_one():
-    from lottery.stores.knowledge import Document, InMemoryKnowledgeBase
-
-    kb = InMemoryKnowledgeBase("facts")
-    await kb.aupsert([Document(id="d1", text="Alien (1979) was directed by Ridley Scott.")])
+    kb = await facts("Alien (1979) was directed by Ridley Scott.")
     q = "Who directed the film Alien?"
     sentence = "It was directed by the English filmmaker Ridley Scott."
     m = scripted(answers=lambda step, user: "no json here" if step == "short"
@@ -246,10 +246,7 @@ async def test_an_unusable_short_answer_keeps_the_full_one():
 
 
 async def test_an_answer_the_question_names_is_not_confirmed_by_the_passages():
-    from lottery.stores.knowledge import Document, InMemoryKnowledgeBase
-
-    kb = InMemoryKnowledgeBase("facts")
-    await kb.aupsert([Document(id="d1", text="Hugo Romero is a footballer who plays for Murcia.")])
+    kb = await facts("Hugo Romero is a footballer who plays for Murcia.")
     q = "Which club does Hugo Romero play for?"
     m = model({q: "Hugo Romero"})
     result = await asolve(q, chat_model=m, knowledge=kb, durable=False)
