@@ -13,6 +13,7 @@ those providers as the process's global ones, which the graphs then use.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from typing import NoReturn
 
@@ -47,10 +48,17 @@ def main(argv: list[str] | None = None) -> None:
     except LotteryError as exc:
         raise SystemExit(f"error: {exc}") from None
     telemetry.install_global()
+    # uvicorn re-raises SIGTERM once it has shut down; with the default handler that ends
+    # the process before the finally below, and the buffered spans were lost
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         uvicorn.run("aegra_api.main:app", host=args.host, port=args.port, proxy_headers=True)
     finally:
         telemetry.shutdown()
+
+
+def _exit_on_signal(signum: int, _frame: object) -> NoReturn:
+    raise SystemExit(128 + signum)
 
 
 def _refuse(message: str) -> NoReturn:
