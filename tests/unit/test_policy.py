@@ -73,6 +73,12 @@ def steps(m: ScriptedChatModel) -> list[str]:
     ("Which is leftmost? Options: A) the owl B) the hawk C) the crow", False, "logic"),
     ("Who directed the film Alien?", True, "knowledge"),
     ("Who directed the film Alien?", False, "general"),
+    # years and counts in a question are not arithmetic (HotpotQA: 15 of 15 such went wrong)
+    ("Which 2009 animated film is from Japan, Summer Wars or The Secret of Kells?", True,
+     "knowledge"),
+    ("Did John Updike and Tom Clancy both publish more than 15 bestselling novels?", True,
+     "knowledge"),
+    ("Tom has 3 bags of 12 apples each. He eats 5. What is left?", False, "math"),
 ])
 def test_auto_picks_the_class_from_the_question_and_the_knowledge_base(question, kb, expected):
     assert classify(question, has_knowledge=kb) == expected
