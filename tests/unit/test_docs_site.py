@@ -1,0 +1,31 @@
+"""The documentation site builds with ``mkdocs build --strict``, and its configuration page
+is generated from ``Context``: every setting, its environment variable and its default."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import MISSING, fields
+from pathlib import Path
+
+import pytest
+
+from lottery.graphs.context import INJECTED_FIELDS, Context
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_site_builds_strict_and_lists_every_setting_of_context(tmp_path: Path):
+    pytest.importorskip("mkdocs", reason="the docs site needs the test extra: pip install -e '.[test]'")
+    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir",
+                           str(tmp_path / "site")], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, env={"NO_MKDOCS_2_WARNING": "1", "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    page = (tmp_path / "site" / "configuration" / "index.html").read_text()
+    assert "settings-table" not in page  # the marker was replaced
+    for f in fields(Context):
+        if f.name in INJECTED_FIELDS:
+            continue
+        assert f"LOTTERY_{f.name.upper()}" in page, f.name
+        if f.default not in (MISSING, "", None):
+            assert str(f.default) in page, f.name
