@@ -178,3 +178,21 @@ async def test_resume_finishes_a_failed_run_with_its_stored_settings(tmp_path, m
     # The root's decision was made before the failure: it is not asked for again.
     assert not [c for c in model.calls if step_of(c) == "plan" and question_of(c["messages"]) == Q]
     assert len(model.calls) <= 9
+
+
+def test_every_problem_field_has_a_home_in_the_problems_table():
+    """Problem (graphs/state.py) is the one definition of the record: each required field is a
+    column of lottery_problems, any other field lands in its ``extra`` JSON column, and no
+    column stores something Problem does not define (besides the bookkeeping ones)."""
+    from typing import NotRequired, get_origin, get_type_hints
+
+    from lottery.graphs.state import Problem
+    from lottery.stores.sql import _PROBLEM_FIELDS, problems_table
+
+    hints = get_type_hints(Problem, include_extras=True)  # (the module's annotations are strings)
+    required = {k for k, t in hints.items() if get_origin(t) is not NotRequired and k != "id"}
+    assert set(_PROBLEM_FIELDS) == required, "a required Problem field needs a column and a migration"
+    bookkeeping = {"run_id", "problem_id", "prompt_tokens", "completion_tokens", "reused_from",
+                   "extra", "started_at", "finished_at"}
+    assert {c.name for c in problems_table.columns} == required | bookkeeping
+    assert get_origin(hints["reused_from"]) is NotRequired
