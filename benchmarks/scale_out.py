@@ -38,7 +38,8 @@ from typing import Any
 
 import httpx
 
-from lottery.remote import RemoteRunError, arun_on_server
+from lottery.errors import RemoteRunError
+from lottery.remote import arun_on_server
 
 REPO = Path(__file__).resolve().parent.parent
 MAX_RUNS = 200

@@ -24,13 +24,9 @@ from typing import Any, Literal
 
 import httpx
 
-from lottery.errors import LotteryError
+from lottery.errors import RemoteRunError
 
 How = Literal["first try", "continued from checkpoint", "restarted from input", "finished"]
-
-
-class RemoteRunError(LotteryError):
-    """A run could not be completed on any worker within its attempts."""
 
 
 @dataclass

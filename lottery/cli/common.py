@@ -30,7 +30,7 @@ def cli_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except LotteryError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"error: {exc} [{exc.code}]", file=sys.stderr)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)

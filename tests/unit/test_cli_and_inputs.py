@@ -40,7 +40,7 @@ def test_cli_empty_question_exits_2_with_one_line():
     result = runner.invoke(app, ["ask", "  "])
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
-    assert lines == ["error: the question is empty"]
+    assert lines == ["error: the question is empty [invalid_input]"]
 
 
 def test_cli_unreachable_server_names_the_url_and_exits_1(monkeypatch):

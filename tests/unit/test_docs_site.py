@@ -29,3 +29,28 @@ def test_the_site_builds_strict_and_lists_every_setting_of_context(tmp_path: Pat
         assert f"LOTTERY_{f.name.upper()}" in page, f.name
         if f.default not in (MISSING, "", None):
             assert str(f.default) in page, f.name
+    errors_page = (tmp_path / "site" / "errors" / "index.html").read_text()
+    for cls in _error_classes():
+        assert f"<code>{cls.code}</code>" in errors_page, cls.__name__
+
+
+def _error_classes() -> list[type]:
+    import inspect
+
+    from lottery import errors
+
+    return [c for _, c in inspect.getmembers(errors, inspect.isclass)
+            if issubclass(c, errors.LotteryError)]
+
+
+def test_every_error_has_its_own_code_and_every_class_is_raised():
+    classes = _error_classes()
+    codes = [c.code for c in classes]
+    assert len(set(codes)) == len(codes), "two errors share a code"
+    source = "\n".join(p.read_text() for folder in ("lottery", "graphs", "nodes", "stores")
+                       for p in (ROOT / folder).rglob("*.py") if p.name != "errors.py")
+    abstract = {"LotteryError", "StoreError", "ToolError"}  # bases that callers catch
+    never = [c.__name__ for c in classes
+             if c.__name__ not in abstract and f"raise {c.__name__}" not in source
+             and f"{c.__name__} if" not in source and f"({c.__name__} " not in source]
+    assert not never, f"never raised: {never}"
