@@ -1,7 +1,8 @@
-"""What the two baseline graphs share: one model call that answers the question."""
+"""What the baseline graphs share: one node that answers the question in one step."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -10,26 +11,27 @@ from langgraph.runtime import Runtime
 
 from lottery.graphs.context import Context
 from lottery.graphs.retry import MODEL_RETRY
-from lottery.graphs.state import OutputState, QuestionInput, State, new_problem
+from lottery.graphs.state import OutputState, QuestionInput, State, Usage, new_problem
 from lottery.nodes.llm import complete, final_answer, system_user
 from lottery.nodes.schedule import ROOT, run_id_of, validate_question
 
+Answerer = Callable[[Context, str], Awaitable[tuple[str, Usage]]]
+"""Answers a question: the answer text and what it cost."""
 
-def single_call_graph(system_prompt: str, *, reason: str, max_tokens: int | None) -> StateGraph:
-    """A graph with one node that answers with one model call, under ``system_prompt``."""
+
+def one_step_graph(answerer: Answerer, *, reason: str) -> StateGraph:
+    """A graph with one node that answers the question with ``answerer``."""
 
     async def answer(
         state: State, runtime: Runtime[Context], config: RunnableConfig
     ) -> dict[str, Any]:
         ctx = runtime.context
         question = validate_question(state.get("question"), ctx.max_input_chars)
-        reply = await complete(ctx, system_user(system_prompt, question),
-                               max_tokens=max_tokens or ctx.max_completion_tokens)
+        text, usage = await answerer(ctx, question)
         root = new_problem(ROOT, question)
-        text = final_answer(reply.text)
         root.update(decision="solve", reason=reason, answer=text, status="done",
-                    calls=reply.usage["calls"])
-        return {"problems": {ROOT: root}, "usage": reply.usage, "answer": text,
+                    calls=usage["calls"])
+        return {"problems": {ROOT: root}, "usage": usage, "answer": text,
                 "best_effort": False, "stop_reason": None, "run_id": run_id_of(config)}
 
     builder = StateGraph(State, context_schema=Context, input_schema=QuestionInput,
@@ -38,3 +40,14 @@ def single_call_graph(system_prompt: str, *, reason: str, max_tokens: int | None
     builder.add_edge(START, "answer")
     builder.add_edge("answer", END)
     return builder
+
+
+def single_call_graph(system_prompt: str, *, reason: str, max_tokens: int | None) -> StateGraph:
+    """A graph that answers with one model call, under ``system_prompt``."""
+
+    async def answerer(ctx: Context, question: str) -> tuple[str, Usage]:
+        reply = await complete(ctx, system_user(system_prompt, question),
+                               max_tokens=max_tokens or ctx.max_completion_tokens)
+        return final_answer(reply.text), reply.usage
+
+    return one_step_graph(answerer, reason=reason)

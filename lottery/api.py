@@ -23,7 +23,7 @@ from lottery.errors import (
     RunConflictError,
     RunNotFoundError,
 )
-from lottery.graphs import algorithm1, cot, direct
+from lottery.graphs import algorithm1, cot, direct, pal
 from lottery.graphs.context import INJECTED_FIELDS, Context
 from lottery.graphs.retry import MODEL_RETRY
 from lottery.graphs.state import Problem
@@ -34,10 +34,10 @@ from lottery.stores.sql import RunStore, SqlMemory, make_owner, open_memory
 from lottery.tools.program import PROGRAM_TOOLS
 from lottery.tools.sandbox import ensure_available
 
-Strategy = Literal["algorithm1", "direct", "cot"]
+Strategy = Literal["algorithm1", "direct", "cot", "pal"]
 
 _BUILDERS = {"algorithm1": algorithm1.build_graph, "direct": direct.build_graph,
-             "cot": cot.build_graph}
+             "cot": cot.build_graph, "pal": pal.build_graph}
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +156,7 @@ async def asolve(
 
     Args:
         question: the question.
-        strategy: ``algorithm1`` (default), ``direct`` or ``cot``.
+        strategy: ``algorithm1`` (default), ``direct``, ``cot`` or ``pal`` (one executed program).
         context: full settings; keyword ``settings`` (any :class:`Context` field, e.g.
             ``base_url``, ``model``, ``max_depth``, ``max_calls``, ``reuse``,
             ``reuse_ttl_s``, ``chat_model``, ``knowledge``, ``tools``, ``tracer_provider``,
@@ -187,7 +187,7 @@ async def asolve(
     """
     ctx = make_context(context, **settings)
     question = validate_question(question, ctx.max_input_chars)
-    if strategy == "algorithm1" and any(name in ctx.registry for name in PROGRAM_TOOLS):
+    if strategy in ("algorithm1", "pal") and any(name in ctx.registry for name in PROGRAM_TOOLS):
         ensure_available()  # strict sandbox on a kernel that cannot confine: stop before any call
     if ctx.chat_model is None and not ctx.base_url and ctx.autostart:
         # The embedded default: a local model server for ctx.model, started on first use.

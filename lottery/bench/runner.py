@@ -28,7 +28,7 @@ from lottery.nodes.policy import validate as validate_policy
 from lottery.stores.knowledge import InMemoryKnowledgeBase, KnowledgeBase
 from lottery.tools.registry import ToolRegistry
 
-STRATEGIES = ("direct", "cot", "algorithm1")
+STRATEGIES = ("direct", "cot", "pal", "algorithm1")
 ABLATIONS = ("tools", "retrieval", "divide", "memory")
 
 ROWS, SUMMARY, CONFIG = "rows.jsonl", "summary.json", "config.json"

@@ -24,7 +24,7 @@ def ask(
     question: str = typer.Argument(..., help="The question ('-' reads it from standard input)."),
     trace: bool = typer.Option(False, "--trace", help="Print the problem tree."),
     as_json: bool = JSON_OPTION,
-    strategy: str = typer.Option("algorithm1", help="algorithm1, direct or cot."),
+    strategy: str = typer.Option("algorithm1", help="algorithm1, direct, cot or pal."),
     policy: str | None = typer.Option(
         None, help="How Algorithm 1 answers: auto (default), math, logic, knowledge, general "
         "or planner (env: LOTTERY_POLICY)."),

@@ -48,7 +48,8 @@ def bench(
     ctx: typer.Context,
     suite: Annotated[str | None, typer.Option(help="Suite: gsm8k, svamp, proofwriter, hotpot, ...")] = None,
     data: Annotated[Path | None, typer.Option(help="Datasets folder (env LOTTERY_DATA).")] = None,
-    strategy: Annotated[str, typer.Option(help="direct, cot or algorithm1.")] = "algorithm1",
+    strategy: Annotated[str, typer.Option(
+        help="direct, cot, pal (one executed Python program) or algorithm1.")] = "algorithm1",
     ablate: Annotated[list[str] | None, typer.Option(
         help="Switch off: tools, retrieval, divide or memory (repeatable).")] = None,
     policy: Annotated[str | None, typer.Option(

@@ -219,6 +219,26 @@ async def test_baselines_answer_with_one_call_and_the_same_output_shape(strategy
     assert result.root["status"] == "done" and result.strategy == strategy
 
 
+async def test_the_program_baseline_answers_with_what_the_executed_program_printed():
+    # the program prints 6 * 7 while its text claims 41: the executed output is the answer
+    code = "```python\nprint(6 * 7)  # Answer: 41\n```"
+    model = scripted(answers=lambda step, user: code if step == "program" else "Answer: 41")
+    result = await asolve("What is 6 * 7?", chat_model=model, strategy="pal", durable=False)
+    assert result.answer == "42"
+    assert [step_of(c) for c in model.calls] == ["program"]
+    assert result.usage.calls == 1 and result.root["status"] == "done"
+
+
+async def test_the_program_baseline_sends_a_failing_program_back_once():
+    replies = iter(["```python\nprint(1 / 0)\n```", "```python\nprint(7)\n```"])
+    model = scripted(answers=lambda step, user: next(replies))
+    result = await asolve("What is 3 + 4?", chat_model=model, strategy="pal", durable=False)
+    assert result.answer == "7"
+    fix = model.calls[1]["messages"][-1].content
+    assert "ZeroDivisionError" in fix, fix
+    assert result.usage.calls == 2
+
+
 async def test_model_text_that_is_not_valid_unicode_is_stored_not_crashed_on():
     model = scripted(answers=lambda step, user: "Answer: \ud800 caf\udce9")
     result = await asolve("Say something odd?", chat_model=model)  # durable: stored in SQLite

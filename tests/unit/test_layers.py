@@ -99,8 +99,8 @@ def test_no_module_imports_itself_back() -> None:
 
 @pytest.mark.parametrize(("layer", "forbidden"), [
     (tuple(FOUNDATION), ("lottery.nodes", "lottery.graphs.algorithm1", "lottery.graphs.baselines",
-                         "lottery.graphs.cot", "lottery.graphs.direct", "lottery.graphs.retry",
-                         "lottery.engines", *ENTRY_POINTS)),
+                         "lottery.graphs.cot", "lottery.graphs.direct", "lottery.graphs.pal",
+                         "lottery.graphs.retry", "lottery.engines", *ENTRY_POINTS)),
     (("lottery.tools",), ("lottery.graphs", "lottery.nodes", "lottery.engines", "lottery.serve",
                           *ENTRY_POINTS)),
     (("lottery.stores",), ("lottery.graphs", "lottery.nodes", "lottery.tools", "lottery.engines",
