@@ -36,8 +36,8 @@ from typing import Any
 
 from kb_common import data_dir, read_jsonl, write_result
 
+from lottery.core.context import Context
 from lottery.graphs.algorithm1 import build_graph
-from lottery.graphs.context import Context
 from lottery.nodes.preprocess import select_context
 from lottery.stores.embeddings import CachedEmbeddings, LocalEmbeddings
 

@@ -36,7 +36,7 @@ from langgraph.store.memory import InMemoryStore
 
 from lottery.api import build_graph
 from lottery.bench.suites import load_suite
-from lottery.graphs.context import Context
+from lottery.core.context import Context
 from lottery.nodes import prompts
 from lottery.testing import ScriptedChatModel
 

@@ -34,7 +34,7 @@ from typing import Any
 
 from lottery.api import asolve
 from lottery.bench.suites import Item, load_suite
-from lottery.graphs.context import Context
+from lottery.core.context import Context
 from lottery.nodes.programs import run_programs
 
 REPO = Path(__file__).resolve().parents[1]

@@ -42,8 +42,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from lottery.graphs import algorithm1, tracing
-from lottery.graphs.context import Context
+from lottery.core import tracing
+from lottery.core.context import Context
+from lottery.graphs import algorithm1
 from lottery.stores.knowledge import Document, InMemoryKnowledgeBase
 from lottery.testing import ScriptedChatModel
 

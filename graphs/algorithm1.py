@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from langgraph.graph import END, START, StateGraph
 
-from lottery.graphs.context import Context
+from lottery.core.context import Context
+from lottery.core.state import InputState, OutputState, State
+from lottery.core.tracing import traced
 from lottery.graphs.retry import MODEL_RETRY
-from lottery.graphs.state import InputState, OutputState, State
-from lottery.graphs.tracing import traced
 from lottery.nodes.merge import merge
 from lottery.nodes.planner import planner
 from lottery.nodes.retrieve import retrieve

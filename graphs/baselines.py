@@ -9,9 +9,9 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
-from lottery.graphs.context import Context
+from lottery.core.context import Context
+from lottery.core.state import OutputState, QuestionInput, State, Usage, new_problem
 from lottery.graphs.retry import MODEL_RETRY
-from lottery.graphs.state import OutputState, QuestionInput, State, Usage, new_problem
 from lottery.nodes.llm import complete, final_answer, system_user
 from lottery.nodes.schedule import ROOT, run_id_of, validate_question
 

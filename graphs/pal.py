@@ -3,10 +3,10 @@ runs it and its output is the answer."""
 
 from langgraph.graph import StateGraph
 
+from lottery.core.context import Context
+from lottery.core.state import Usage
 from lottery.errors import ConfigurationError
 from lottery.graphs.baselines import one_step_graph
-from lottery.graphs.context import Context
-from lottery.graphs.state import Usage
 from lottery.nodes.programs import run_programs
 
 

@@ -9,8 +9,8 @@ from lottery.api import (
     make_context,
     solve,
 )
+from lottery.core.context import Context
 from lottery.errors import LotteryError
-from lottery.graphs.context import Context
 
 __all__ = [
     "Context",

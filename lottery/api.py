@@ -14,6 +14,8 @@ from langgraph.graph import StateGraph
 from langgraph.store.base import BaseStore
 from langgraph.store.memory import InMemoryStore
 
+from lottery.core.context import INJECTED_FIELDS, Context
+from lottery.core.state import Problem
 from lottery.errors import (
     ConfigurationError,
     InputError,
@@ -24,9 +26,7 @@ from lottery.errors import (
     RunNotFoundError,
 )
 from lottery.graphs import algorithm1, cot, direct, pal
-from lottery.graphs.context import INJECTED_FIELDS, Context
 from lottery.graphs.retry import MODEL_RETRY
-from lottery.graphs.state import Problem
 from lottery.nodes.llm import is_transient
 from lottery.nodes.policy import validate as validate_policy
 from lottery.nodes.schedule import ROOT, validate_question

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.markup import escape
 from rich.tree import Tree
 
-from lottery.graphs.state import Problem
+from lottery.core.state import Problem
 
 _ICONS = {"solve": "●", "retrieve": "🔎", "tool": "🛠", "divide": "⑂", "reuse": "♻", None: "·"}
 

@@ -14,7 +14,7 @@ from typing import Any, Literal, NotRequired
 from langgraph.runtime import Runtime
 from typing_extensions import TypedDict
 
-from lottery.graphs.state import Decision, Problem
+from lottery.core.state import Decision, Problem
 
 
 class DecisionEvent(TypedDict):

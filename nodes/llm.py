@@ -24,8 +24,8 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.runnables.config import ensure_config
 from pydantic import BaseModel, ValidationError
 
-from lottery.graphs.context import Context
-from lottery.graphs.state import Usage
+from lottery.core.context import Context
+from lottery.core.state import Usage
 from lottery.nodes import prompts
 from lottery.sanitize import json_safe, safe_text
 

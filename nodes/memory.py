@@ -11,8 +11,8 @@ from urllib.parse import quote
 
 from langgraph.store.base import BaseStore
 
-from lottery.graphs.context import Context
-from lottery.graphs.state import Problem
+from lottery.core.context import Context
+from lottery.core.state import Problem
 from lottery.sanitize import json_safe
 
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from lottery.graphs.context import Context
-from lottery.graphs.state import Candidate, Problem, Task
+from lottery.core.context import Context
+from lottery.core.state import Candidate, Problem, Task
 from lottery.nodes import prompts
 from lottery.nodes.events import emit_answer
 from lottery.nodes.llm import complete, final_answer, fit, room, system_user

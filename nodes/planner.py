@@ -6,8 +6,8 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from lottery.graphs.context import Context
-from lottery.graphs.state import Problem, Task, new_problem
+from lottery.core.context import Context
+from lottery.core.state import Problem, Task, new_problem
 from lottery.nodes import prompts
 from lottery.nodes.events import emit_decision
 from lottery.nodes.llm import complete_structured, fit, room, system_user

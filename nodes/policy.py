@@ -31,8 +31,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from lottery.core.state import Candidate, Problem
 from lottery.errors import ConfigurationError
-from lottery.graphs.state import Candidate, Problem
 from lottery.nodes.llm import answer_key, answer_kind, is_plain
 
 Rung = Literal["attempt", "samples", "retrieve", "delegate", "divide"]

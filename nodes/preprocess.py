@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 from langchain_core.embeddings import Embeddings
 
+from lottery.core.context import Context
+from lottery.core.state import Evidence, Problem
 from lottery.errors import InputError
-from lottery.graphs.context import Context
-from lottery.graphs.state import Evidence, Problem
 from lottery.stores.embedded import EmbeddedKnowledgeBase
 from lottery.stores.ingest import splitter
 from lottery.stores.knowledge import Document, SearchMode

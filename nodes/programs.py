@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
-from lottery.graphs.context import Context
+from lottery.core.context import Context
 from lottery.nodes import prompts
 from lottery.nodes.llm import Reply, complete, fit, majority, room, sample
 from lottery.tools.registry import ToolRegistry, ToolResult

@@ -6,8 +6,8 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from lottery.graphs.context import Context
-from lottery.graphs.state import Evidence, Task
+from lottery.core.context import Context
+from lottery.core.state import Evidence, Task
 
 
 async def retrieve(task: Task, runtime: Runtime[Context]) -> dict[str, Any]:

@@ -19,9 +19,9 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 from langgraph.types import Send
 
+from lottery.core.context import Context
+from lottery.core.state import Evidence, Problem, State, Task, new_problem
 from lottery.errors import InputError
-from lottery.graphs.context import Context
-from lottery.graphs.state import Evidence, Problem, State, Task, new_problem
 from lottery.nodes import prompts
 from lottery.nodes.events import emit_answer, emit_decision
 from lottery.nodes.memory import memorize_answer, recall_answer

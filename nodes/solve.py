@@ -10,8 +10,8 @@ from typing import Any
 from langchain_core.messages import BaseMessage
 from langgraph.runtime import Runtime
 
-from lottery.graphs.context import Context
-from lottery.graphs.state import Candidate, Evidence, Problem, Task, add_usage
+from lottery.core.context import Context
+from lottery.core.state import Candidate, Evidence, Problem, Task, add_usage
 from lottery.nodes import prompts
 from lottery.nodes.events import emit_answer
 from lottery.nodes.llm import (

@@ -14,9 +14,9 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
+from lottery.core.context import Context
+from lottery.core.state import Evidence, Problem, Task
 from lottery.errors import ToolArgumentsError, ToolNotFoundError
-from lottery.graphs.context import Context
-from lottery.graphs.state import Evidence, Problem, Task
 from lottery.nodes import prompts
 from lottery.nodes.llm import Reply, complete, extract_json_object, system_user
 from lottery.nodes.memory import remember

@@ -1,7 +1,7 @@
 """mkdocs hook: the tables generated from the code at each build, so the pages cannot drift.
 
 - ``<!-- settings-table -->`` (docs/configuration.md): one row per setting of
-  ``lottery.graphs.context.Context`` (name, environment variable, default, description);
+  ``lottery.core.context.Context`` (name, environment variable, default, description);
 - ``<!-- errors-table -->`` (docs/errors.md): one row per class of ``lottery.errors``
   (class, code, parent, CLI exit status, meaning).
 """
@@ -15,7 +15,7 @@ MARKERS = {"<!-- settings-table -->": "settings_table", "<!-- errors-table -->":
 
 
 def settings_table() -> str:
-    from lottery.graphs.context import INJECTED_FIELDS, Context
+    from lottery.core.context import INJECTED_FIELDS, Context
 
     rows = ["| setting | environment variable | default | what it does |", "|---|---|---|---|"]
     for f in fields(Context):

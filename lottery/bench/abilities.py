@@ -29,8 +29,8 @@ from langgraph.runtime import Runtime
 
 from lottery.bench.scorers import normalize_answer, numeric_match
 from lottery.bench.suites import niah_haystack
-from lottery.graphs.context import Context
-from lottery.graphs.state import Task, Usage, new_problem
+from lottery.core.context import Context
+from lottery.core.state import Task, Usage, new_problem
 from lottery.nodes import prompts
 from lottery.nodes.llm import complete, final_answer, system_user
 from lottery.nodes.planner import planner

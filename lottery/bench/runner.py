@@ -21,8 +21,8 @@ from langgraph.store.memory import InMemoryStore
 
 from lottery.api import asolve
 from lottery.bench.suites import Item, SuiteData, load_suite
+from lottery.core.context import Context
 from lottery.errors import ConfigurationError, LotteryError, ModelRequestError, ModelServerError
-from lottery.graphs.context import Context
 from lottery.nodes.llm import fit
 from lottery.nodes.policy import validate as validate_policy
 from lottery.stores.knowledge import InMemoryKnowledgeBase, KnowledgeBase

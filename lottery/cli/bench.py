@@ -76,8 +76,8 @@ def bench(
     if ctx.invoked_subcommand is not None:
         return
     from lottery.bench.runner import BenchConfig, run_bench
+    from lottery.core.context import Context
     from lottery.engines.server import engine_of
-    from lottery.graphs.context import Context
 
     if not suite or out is None:
         raise ConfigurationError("lottery bench needs --suite and --out (see lottery bench --help)")

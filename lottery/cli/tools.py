@@ -19,7 +19,7 @@ app = typer.Typer(help="List the tools of C, or run one outside any graph.", no_
 
 
 def _registry(web_search: bool) -> ToolRegistry:
-    from lottery.graphs.context import Context
+    from lottery.core.context import Context
 
     ctx = Context(web_search=web_search) if web_search else Context()
     # Outside a graph the memory tools get a fresh in-memory store of their own.

@@ -24,10 +24,10 @@ from pathlib import Path
 import pytest
 
 from lottery.api import asolve, solve
+from lottery.core.context import Context
 from lottery.engines import ENGINE_NAMES
 from lottery.engines import server as srv
 from lottery.errors import ModelServerError
-from lottery.graphs.context import Context
 from lottery.nodes.llm import Reply, complete, sample, system_user
 from lottery.nodes.schemas import PlannerDecision, planner_json_schema
 

@@ -6,7 +6,7 @@ import json
 import re
 
 from lottery.bench.abilities import ABILITIES, memory_registry, run_abilities
-from lottery.graphs.context import Context
+from lottery.core.context import Context
 from lottery.testing import ScriptedChatModel
 
 

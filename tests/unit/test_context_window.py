@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lottery import asolve
-from lottery.graphs.context import Context
+from lottery.core.context import Context
 from lottery.nodes.llm import SAFE_CHARS_PER_TOKEN, fit, room
 from lottery.stores import Document, InMemoryKnowledgeBase
 from tests.unit.scripted import decision, scripted, step_of

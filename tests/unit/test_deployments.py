@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from lottery.graphs.context import Context
+from lottery.core.context import Context
 
 yaml = pytest.importorskip("yaml", reason="PyYAML comes with the studio extra: pip install -e '.[studio]'")
 
@@ -37,7 +37,7 @@ READ_ELSEWHERE = {
     "LOTTERY_EMBEDDINGS_MODEL": "stores/embeddings.py",
     "WEAVIATE_URL": "stores/weaviate.py",
     "WEAVIATE_GRPC_URL": "stores/weaviate.py",
-    "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "graphs/tracing.py",
+    "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "lottery/core/tracing.py",
     "OTEL_TRACES_EXPORTER": "lottery/telemetry.py",
     "OTEL_METRICS_EXPORTER": "lottery/telemetry.py",
     "OTEL_EXPORTER_OTLP_ENDPOINT": "lottery/telemetry.py",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lottery.graphs.context import INJECTED_FIELDS, Context
+from lottery.core.context import INJECTED_FIELDS, Context
 
 ROOT = Path(__file__).resolve().parents[2]
 

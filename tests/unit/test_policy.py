@@ -11,8 +11,8 @@ from langgraph.store.memory import InMemoryStore
 from typer.testing import CliRunner
 
 from lottery import asolve
+from lottery.core.state import Candidate
 from lottery.errors import ConfigurationError
-from lottery.graphs.state import Candidate
 from lottery.nodes.policy import POLICIES, classify, resolve, score
 from lottery.testing import ScriptedChatModel
 from tests.unit.scripted import decision, question_of, scripted, step_of

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from lottery.core.context import Context
 from lottery.graphs.algorithm1 import build_graph
-from lottery.graphs.context import Context
 from lottery.nodes.preprocess import estimate_tokens, select_context
 from lottery.stores.embeddings import CachedEmbeddings, LocalEmbeddings
 from lottery.stores.knowledge import Hit, relative_score_fusion

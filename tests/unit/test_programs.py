@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lottery.graphs.context import Context
+from lottery.core.context import Context
 from lottery.nodes.llm import cross_check, normalize
 from lottery.nodes.programs import (
     ProgramOutcome,

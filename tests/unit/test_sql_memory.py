@@ -181,12 +181,12 @@ async def test_resume_finishes_a_failed_run_with_its_stored_settings(tmp_path, m
 
 
 def test_every_problem_field_has_a_home_in_the_problems_table():
-    """Problem (graphs/state.py) is the one definition of the record: each required field is a
+    """Problem (lottery/core/state.py) is the one definition of the record: each required field is a
     column of lottery_problems, any other field lands in its ``extra`` JSON column, and no
     column stores something Problem does not define (besides the bookkeeping ones)."""
     from typing import NotRequired, get_origin, get_type_hints
 
-    from lottery.graphs.state import Problem
+    from lottery.core.state import Problem
     from lottery.stores.sql import _PROBLEM_FIELDS, problems_table
 
     hints = get_type_hints(Problem, include_extras=True)  # (the module's annotations are strings)

@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import StatusCode
 
 from lottery.api import asolve
-from lottery.graphs.tracing import CAPTURE_CONTENT_ENV
+from lottery.core.tracing import CAPTURE_CONTENT_ENV
 from lottery.stores.knowledge import Document, InMemoryKnowledgeBase
 from lottery.testing import ScriptedChatModel
 
@@ -177,7 +177,7 @@ async def test_sampled_calls_are_chat_spans_too_with_their_choice_count():
 async def test_server_address_and_port_come_from_the_model_server_url():
     from langchain_openai import ChatOpenAI
 
-    from lottery.graphs.context import Context
+    from lottery.core.context import Context
 
     llm = ChatOpenAI(base_url="http://10.1.2.3:8123/v1", model="qwen", api_key="x")
     tel = Context(chat_model=llm, meter_provider=MeterProvider()).telemetry

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import httpx
     from langchain_core.language_models import BaseChatModel
 
-    from lottery.graphs.tracing import Telemetry
+    from lottery.core.tracing import Telemetry
     from lottery.stores.knowledge import KnowledgeBase
     from lottery.tools.registry import ToolRegistry
 
@@ -340,8 +340,8 @@ class Context:
 
     @cached_property
     def telemetry(self) -> Telemetry:
-        """Spans and metrics of the runs of this context (see ``graphs/tracing.py``)."""
-        from lottery.graphs.tracing import Telemetry
+        """Spans and metrics of the runs of this context (see ``lottery/core/tracing.py``)."""
+        from lottery.core.tracing import Telemetry
 
         return Telemetry.for_context(self)
 

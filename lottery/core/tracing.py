@@ -16,7 +16,7 @@ The trace of one Algorithm 1 run::
 A problem lives through several supersteps, and graph state must stay
 serialisable, so live spans never enter the state: they stay in the
 :class:`Telemetry` object of the run's context (``ctx.telemetry``, built once
-per :class:`~lottery.graphs.context.Context`), keyed by run id and problem id.
+per :class:`~lottery.core.context.Context`), keyed by run id and problem id.
 Problem spans are parented by id (``0.2.1`` under ``0.2``), which is why
 parallel ``Send`` branches land in the right place.
 
@@ -51,7 +51,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
 
-    from lottery.graphs.context import Context
+    from lottery.core.context import Context
 
 CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 """The standard opt-in switch for recording prompt and completion text."""
