@@ -24,50 +24,16 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from kb_common import write_result  # noqa: E402
 
+from lottery.testing import letter_embeddings_server  # noqa: E402
+
 PER_FILE = 250_000
-
-
-class _Letters(BaseHTTPRequestHandler):
-    """``/v1/embeddings``: a text's vector is its letter counts (26 dimensions)."""
-
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
-        data = [{"object": "embedding", "index": i,
-                 "embedding": [float(t.count(c)) for c in "abcdefghijklmnopqrstuvwxyz"]}
-                for i, t in enumerate(texts)]
-        raw = json.dumps({"object": "list", "model": body.get("model", "letters"), "data": data,
-                          "usage": {"prompt_tokens": 0, "total_tokens": 0}}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@contextmanager
-def embedding_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Letters)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def write_corpus(folder: Path, n: int) -> list[Path]:
@@ -140,7 +106,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--out", default="ingest")
     args = parser.parse_args(argv)
     rows = []
-    with tempfile.TemporaryDirectory(prefix="ingest-") as tmp, embedding_server() as url:
+    with tempfile.TemporaryDirectory(prefix="ingest-") as tmp, letter_embeddings_server() as url:
         env = {**os.environ, "LOTTERY_EMBEDDINGS_URL": url, "LOTTERY_EMBEDDINGS_MODEL": "letters"}
         for n in sorted(args.sizes):
             row = measure(n, Path(tmp), env, kill=args.kill and n == max(args.sizes))

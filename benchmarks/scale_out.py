@@ -36,10 +36,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from lottery.errors import RemoteRunError
 from lottery.remote import arun_on_server
+from lottery.testing import server_process
 
 REPO = Path(__file__).resolve().parent.parent
 MAX_RUNS = 200
@@ -63,31 +62,11 @@ def free_port() -> int:
 def worker(env: dict[str, str], log: Path, timeout_s: float = 120) -> Iterator[tuple[str, subprocess.Popen]]:
     """One graph-server worker on a free port; yields its URL and process."""
     port = free_port()
-    with log.open("a") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "lottery.server", "--host", "127.0.0.1",
-                                 "--port", str(port)], cwd=REPO, env=env, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if proc.poll() is not None:
-                raise SystemExit(f"worker exited with {proc.returncode}: {log.read_text()[-2000:]}")
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise SystemExit(f"worker did not answer in {timeout_s} s: {log.read_text()[-2000:]}")
-            time.sleep(0.3)
+    cmd = [sys.executable, "-m", "lottery.server", "--host", "127.0.0.1", "--port", str(port)]
+    with server_process(cmd, cwd=REPO, env=env, health=f"{url}/health", log=log,
+                        timeout_s=timeout_s) as proc:
         yield url, proc
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
 
 
 def percentile(values: list[float], q: float) -> float | None:

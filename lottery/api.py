@@ -15,7 +15,7 @@ from langgraph.store.base import BaseStore
 from langgraph.store.memory import InMemoryStore
 
 from lottery.core.context import INJECTED_FIELDS, Context
-from lottery.core.state import Problem
+from lottery.core.state import Problem, Usage
 from lottery.errors import (
     ConfigurationError,
     InputError,
@@ -42,7 +42,8 @@ _BUILDERS = {"algorithm1": algorithm1.build_graph, "direct": direct.build_graph,
 
 @dataclass(frozen=True, slots=True)
 class RunUsage:
-    """What a run cost."""
+    """What a run cost: the run's :class:`~lottery.core.state.Usage` counters (the one
+    definition; a test holds the two together) and its wall time."""
 
     calls: int = 0
     prompt_tokens: int = 0
@@ -514,13 +515,7 @@ def _result(state: dict[str, Any], strategy: str, ctx: Context, wall: float,
     run_id = thread_id or state.get("run_id") or ""
     return SolveResult(
         question=state["question"], answer=state.get("answer"), tree=problems,
-        usage=RunUsage(calls=u.get("calls", 0), prompt_tokens=u.get("prompt_tokens", 0),
-                       completion_tokens=u.get("completion_tokens", 0), wall_time_s=wall,
-                       repairs=u.get("repairs", 0), fallbacks=u.get("fallbacks", 0),
-                       reuse_hits=u.get("reuse_hits", 0), saved_calls=u.get("saved_calls", 0),
-                       delegate_calls=u.get("delegate_calls", 0),
-                       delegate_prompt_tokens=u.get("delegate_prompt_tokens", 0),
-                       delegate_completion_tokens=u.get("delegate_completion_tokens", 0)),
+        usage=RunUsage(wall_time_s=wall, **{k: u.get(k, 0) for k in Usage.__annotations__}),
         strategy=strategy, run_id=str(run_id), best_effort=bool(state.get("best_effort")),
         stop_reason=state.get("stop_reason"), model=ctx.model,
         confidence=state.get("confidence"), policy=state.get("policy"),

@@ -9,9 +9,17 @@ whatever order they run in.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
+import json
+import os
+import signal
+import subprocess
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -107,3 +115,85 @@ class ScriptedChatModel(GenericFakeChatModel):
     @property
     def _llm_type(self) -> str:
         return "scripted"
+
+
+# -- an embeddings server: OpenAI's /v1/embeddings on 127.0.0.1, vectors from letter counts ----
+
+def letter_counts(text: str) -> list[float]:
+    """A text's vector: how often each letter a-z occurs in it (26 dimensions)."""
+    lowered = text.lower()
+    return [float(lowered.count(c)) for c in "abcdefghijklmnopqrstuvwxyz"]
+
+
+@contextlib.contextmanager
+def letter_embeddings_server(seen: list[dict[str, Any]] | None = None) -> Iterator[str]:
+    """Serve ``/v1/embeddings`` on a free 127.0.0.1 port, embedding each text as its
+    :func:`letter_counts` (a deterministic stand-in for an embedding model, so vector search
+    has something to rank); yields the base URL (``…/v1``). Request bodies are appended to
+    ``seen`` when given."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            if seen is not None:
+                seen.append(body)
+            texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+            data = [{"object": "embedding", "index": i, "embedding": letter_counts(t)}
+                    for i, t in enumerate(texts)]
+            raw = json.dumps({"object": "list", "model": body.get("model", "letters"),
+                              "data": data, "usage": {"prompt_tokens": 0, "total_tokens": 0}})
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw.encode())))
+            self.end_headers()
+            self.wfile.write(raw.encode())
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+# -- a server process for tests and benchmarks -------------------------------------------------
+
+@contextlib.contextmanager
+def server_process(cmd: list[str], *, health: str, log: Path, cwd: Path | None = None,
+                   env: dict[str, str] | None = None,
+                   timeout_s: float = 120) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``cmd`` in its own process group, output appended to ``log``, until ``health``
+    answers 200; yield the process, and stop its whole group afterwards (SIGTERM, then
+    SIGKILL after 20 s). Raises ``RuntimeError`` with the log's tail when the process exits
+    or does not answer within ``timeout_s``."""
+    import httpx
+
+    with log.open("a") as out:
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{cmd[0]} exited with {proc.returncode}:\n"
+                                   f"{log.read_text()[-3000:]}")
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(health, timeout=2).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{health} did not answer within {timeout_s} s:\n"
+                                   f"{log.read_text()[-3000:]}")
+            time.sleep(0.3)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()

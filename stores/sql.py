@@ -50,6 +50,7 @@ from lottery.errors import (
     StoreError,
 )
 from lottery.paths import lottery_home
+from lottery.process import pid_exists
 from lottery.sanitize import json_safe
 
 SCHEMA_VERSION = 2
@@ -240,13 +241,7 @@ def _owner_alive(owner: str | None, heartbeat_at: float | None, now: float) -> b
     host, _, rest = owner.partition(":")
     pid_text = rest.partition(":")[0]
     if host == socket.gethostname() and pid_text.isdigit():
-        try:
-            os.kill(int(pid_text), 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+        return pid_exists(int(pid_text))
     return heartbeat_at is not None and now - heartbeat_at < LEASE_S
 
 

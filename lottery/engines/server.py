@@ -30,6 +30,7 @@ from rich.progress import Progress
 from lottery.engines.base import ServeOptions, choose_engine
 from lottery.errors import ModelServerError, ServerStartError
 from lottery.paths import lottery_home
+from lottery.process import pid_exists
 from lottery.serve.catalogue import DEFAULT_MODEL, resolve
 from lottery.serve.prepare import file_lock
 from lottery.serve.ui import add_task, last_line, log_tail, stderr_progress, update
@@ -118,12 +119,8 @@ def known_servers() -> list[ServerInfo]:
 def pid_alive(pid: int) -> bool:
     """True when ``pid`` is a live (not zombie) model-server process of any engine."""
     _reap(pid)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if not pid_exists(pid):
         return False
-    except PermissionError:
-        return True
     proc = Path(f"/proc/{pid}")
     if not proc.exists():
         return True  # no /proc (macOS): trust the signal check

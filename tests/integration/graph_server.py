@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
-import pytest
-
+from lottery.testing import server_process
 from tests.integration.servers import stub_server
 
 # The scripted model server (openai_stub.py) divides a top-level question at each ``|``,
@@ -37,29 +31,8 @@ def model_server() -> Iterator[str]:
 def serve(cmd: list[str], *, cwd: Path, env: dict[str, str], health: str, log: Path,
           timeout_s: float = 120) -> Iterator[None]:
     """Run ``cmd`` until ``health`` answers 200; stop its whole process group afterwards."""
-    with log.open("a") as out:
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-        try:
-            deadline = time.monotonic() + timeout_s
-            while True:
-                if proc.poll() is not None:
-                    pytest.fail(f"{cmd[0]} exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-                with contextlib.suppress(httpx.TransportError):
-                    if httpx.get(health, timeout=2).status_code == 200:
-                        break
-                if time.monotonic() > deadline:
-                    pytest.fail(f"{health} did not answer within {timeout_s} s:\n{log.read_text()[-3000:]}")
-                time.sleep(0.5)
-            yield
-        finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
+    with server_process(cmd, cwd=cwd, env=env, health=health, log=log, timeout_s=timeout_s):
+        yield
 
 
 async def run_and_check_stream(client: Any) -> str:

@@ -8,54 +8,26 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from lottery.cli import app
+from lottery.testing import letter_embeddings_server
 
 runner = CliRunner()
 
 
-def letters(text: str) -> list[float]:
-    return [float(text.lower().count(c)) for c in "abcdefghijklmnopqrstuvwxyz"]
-
-
-class Handler(BaseHTTPRequestHandler):
-    seen: list[dict] = []
-
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        Handler.seen.append(body)
-        texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
-        data = {"object": "list", "model": body["model"],
-                "data": [{"object": "embedding", "index": i, "embedding": letters(t)}
-                         for i, t in enumerate(texts)],
-                "usage": {"prompt_tokens": 1, "total_tokens": 1}}
-        raw = json.dumps(data).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
-
-    def log_message(self, *args: object) -> None:
-        pass
+SEEN: list[dict] = []
 
 
 @pytest.fixture
 def embedding_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    Handler.seen.clear()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-    server.server_close()
+    SEEN.clear()
+    with letter_embeddings_server(SEEN) as url:
+        yield url
 
 
 def test_kb_add_and_vector_search_use_the_remote_embedding_server(
@@ -69,7 +41,7 @@ def test_kb_add_and_vector_search_use_the_remote_embedding_server(
                                 "--kb", "remote", "--json"])
     assert added.exit_code == 0, added.output
     assert json.loads(added.stdout)["added"] == 2
-    assert Handler.seen and all(b["model"] == "letters-26" for b in Handler.seen)
+    assert SEEN and all(b["model"] == "letters-26" for b in SEEN)
     hits = runner.invoke(app, ["kb", "search", "zzz", "--kb", "remote", "--mode", "vector",
                                "-k", "2", "--json"])
     assert hits.exit_code == 0, hits.output

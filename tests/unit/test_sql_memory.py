@@ -196,3 +196,14 @@ def test_every_problem_field_has_a_home_in_the_problems_table():
                    "extra", "started_at", "finished_at"}
     assert {c.name for c in problems_table.columns} == required | bookkeeping
     assert get_origin(hints["reused_from"]) is NotRequired
+
+
+def test_the_run_usage_a_caller_gets_has_every_counter_of_the_state_and_no_other():
+    """Usage (lottery/core/state.py) is the one definition of a run's counters: a counter
+    added there reaches SolveResult.usage without a second edit."""
+    from dataclasses import fields
+
+    from lottery.api import RunUsage
+    from lottery.core.state import Usage
+
+    assert {f.name for f in fields(RunUsage)} - {"wall_time_s"} == set(Usage.__annotations__)
