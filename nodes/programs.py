@@ -51,7 +51,7 @@ def program_messages(ctx: Context, tool: str, question: str,
     system, examples = ((prompts.LOGIC_SYSTEM, prompts.LOGIC_EXAMPLES) if tool == "logic"
                         else (prompts.PAL_SYSTEM, prompts.PAL_EXAMPLES))
     messages: list[BaseMessage] = [SystemMessage(system)]
-    for q, a in examples:
+    for q, a in examples[:ctx.program_shots]:
         messages += [HumanMessage(prompts.PROGRAM_USER.format(related="", question=q)),
                      AIMessage(a)]
     # Earlier results may repeat retrieved text: they reach the writer only as quoted data.

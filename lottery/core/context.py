@@ -119,6 +119,11 @@ class Context:
         metadata={"description": "Programs per python/logic tool call: one greedy, the rest "
                   "sampled; their executed answers are voted on."},
     )
+    program_shots: int = field(
+        default=3,
+        metadata={"description": "Worked examples in the prompt that asks for a program "
+                  "(0 to 3; fewer examples, fewer prompt tokens per program)."},
+    )
     program_temperature: float = field(
         default=0.7, metadata={"description": "Sampling temperature of those programs."}
     )
@@ -187,6 +192,8 @@ class Context:
                      "program_samples", "solve_samples", "context_budget", "context_window"):
             if getattr(self, name) < (0 if name == "max_depth" else 1):
                 raise ConfigurationError(f"{name} must be positive, got {getattr(self, name)}")
+        if not 0 <= self.program_shots <= 3:
+            raise ConfigurationError(f"program_shots must be 0 to 3, got {self.program_shots}")
         if self.solve_check not in ("", "python", "logic"):
             raise ConfigurationError(
                 f"solve_check must be python, logic or empty, got {self.solve_check!r}"
