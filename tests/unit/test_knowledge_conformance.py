@@ -1,28 +1,33 @@
 """ONE conformance suite for every knowledge-base backend: what "works" means for D.
 
-The embedded backend (SQLite FTS5 + vectors) always runs. The Weaviate leg
-runs when ``WEAVIATE_URL`` points at a Weaviate server, for example::
+Three legs, all with the real offline all-MiniLM-L6-v2 embeddings:
+
+- ``embedded`` (SQLite FTS5 + vectors): always runs.
+- ``weaviate-fake``: the Weaviate store, unchanged, against an in-process fake of
+  Weaviate's REST and gRPC surface (:mod:`tests.fakes.weaviate_server`): always runs.
+- ``weaviate``: the Weaviate store against a real server, when ``WEAVIATE_URL``
+  points at one, for example::
 
     docker compose -f deployments/docker-compose.yml up -d weaviate
     WEAVIATE_URL=http://localhost:8080 pytest tests/unit/test_knowledge_conformance.py
-
-Both use the real offline all-MiniLM-L6-v2 embeddings.
 """
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
 from lottery.errors import InputError
 from lottery.stores.embeddings import LocalEmbeddings
 from lottery.stores.knowledge import MAX_DOCUMENT_CHARS, Document, KnowledgeBase, open_knowledge_base
+from tests.fakes.weaviate_server import FakeWeaviate
 
 BACKENDS = [
     "embedded",
+    "weaviate-fake",
     pytest.param("weaviate", marks=[
         pytest.mark.integration,
         pytest.mark.skipif(not os.environ.get("WEAVIATE_URL"), reason=(
@@ -49,15 +54,31 @@ def embeddings() -> LocalEmbeddings:
     return LocalEmbeddings()
 
 
+@pytest.fixture(scope="session")
+def fake_weaviate() -> Iterator[FakeWeaviate]:
+    """One in-process fake Weaviate (HTTP and gRPC on free ports of 127.0.0.1) for the session."""
+    fake = FakeWeaviate().start()
+    yield fake
+    fake.stop()
+
+
 @pytest.fixture(params=BACKENDS)
-async def open_kb(request: pytest.FixtureRequest, embeddings: LocalEmbeddings) -> AsyncIterator:
+async def open_kb(request: pytest.FixtureRequest, embeddings: LocalEmbeddings,
+                  monkeypatch: pytest.MonkeyPatch) -> AsyncIterator:
     """A factory of knowledge bases on one backend; everything it opened is dropped after."""
     opened: list[KnowledgeBase] = []
     prefix = f"t{uuid.uuid4().hex[:8]}"
+    backend = request.param
+    if backend == "weaviate-fake":
+        fake = request.getfixturevalue("fake_weaviate")
+        monkeypatch.setenv("WEAVIATE_URL", fake.url)
+        monkeypatch.setenv("WEAVIATE_GRPC_URL", fake.grpc_url)
+        monkeypatch.delenv("WEAVIATE_API_KEY", raising=False)
+        backend = "weaviate"
 
     def make(name: str = "kb", tenant: str | None = None) -> KnowledgeBase:
         kb = open_knowledge_base(f"{prefix}-{name}", tenant=tenant, embeddings=embeddings,
-                                 backend=request.param)
+                                 backend=backend)
         opened.append(kb)
         return kb
 

@@ -1,7 +1,7 @@
 """Weaviate down or rejecting objects: a clear error, every failed object named, the rest kept.
 
-The full behaviour against a real server is the Weaviate leg of
-test_knowledge_conformance.py; these tests cover what needs no server.
+The full behaviour is the conformance suite's Weaviate legs (the in-process fake
+always, a real server when ``WEAVIATE_URL`` is set); these tests cover the faults.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import pytest
 from lottery.errors import StoreError
 from lottery.stores.knowledge import Document
 from lottery.stores.weaviate import WeaviateKnowledgeBase, collection_name
+from tests.fakes.weaviate_server import FakeWeaviate
 
 
 class _Vectors:
@@ -69,6 +70,28 @@ async def test_rejected_objects_and_lost_batches_are_reported_per_document(monke
     assert "vector length mismatch" in report.failed["d1"]
     assert "connection reset" in report.failed["d3"] and "connection reset" in report.failed["d4"]
     assert "duplicate" in report.failed["d0"]
+
+
+async def test_an_object_the_server_rejects_is_named_and_the_batch_lands() -> None:
+    """Through the real client and wire protocol: the fake refuses a vector of the wrong length."""
+
+    class _Ragged(_Vectors):
+        def embed_documents(self, texts):
+            return [[1.0, 0.0, 0.0] if "odd" in t else [1.0, 0.0] for t in texts]
+
+    fake = FakeWeaviate().start()
+    kb = WeaviateKnowledgeBase("docs", url=fake.url, grpc_url=fake.grpc_url, embeddings=_Ragged())
+    try:
+        report = await kb.aupsert([Document("a", "first"), Document("b", "the odd one"),
+                                   Document("c", "third")])
+        assert report.added == 2 and set(report.failed) == {"b"}
+        assert "rejected by Weaviate" in report.failed["b"] and "length 3" in report.failed["b"]
+        assert await kb.acount() == 2
+        assert "gRPC weaviate.v1.Weaviate/BatchObjects" in fake.calls
+    finally:
+        await kb.adrop()
+        await kb.aclose()
+        fake.stop()
 
 
 def test_collection_names_are_valid_weaviate_class_names() -> None:

@@ -1,0 +1,1 @@
+"""In-process fakes of servers the tests talk to."""
