@@ -3,12 +3,12 @@
 Each size is a fresh embedded knowledge base filled from JSON Lines files (one short
 record = one chunk, files of at most 250,000 records: under the 50 MiB file cap),
 added by a separate ``lottery kb add`` process whose peak RSS is read from the kernel
-(``wait4``). Embeddings come from an OpenAI-compatible ``/v1/embeddings`` server on
-127.0.0.1 that embeds a text as its letter counts, so the figures are the pipeline's
-(read, chunk, batch, store, commit), not an embedding model's; ``--local`` adds a row
-with the local MiniLM model for the smallest size. With ``--kill`` the largest size is
-first SIGKILLed half way and added again: the report says how many chunks each try
-stored and whether any is missing or doubled::
+(``VmHWM``, see ``lottery.testing.wait_peak_rss_mib``). Embeddings come from an
+OpenAI-compatible ``/v1/embeddings`` server on 127.0.0.1 that embeds a text as its letter
+counts, so the figures are the pipeline's (read, chunk, batch, store, commit), not an
+embedding model's; ``--local`` adds a row with the local MiniLM model for the smallest
+size. With ``--kill`` the largest size is first SIGKILLed half way and added again: the
+report says how many chunks each try stored and whether any is missing or doubled::
 
     python benchmarks/ingest.py --sizes 10000 100000 1000000 --kill --local
 """
@@ -24,6 +24,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from kb_common import write_result  # noqa: E402
 
-from lottery.testing import letter_embeddings_server  # noqa: E402
+from lottery.testing import letter_embeddings_server, wait_peak_rss_mib  # noqa: E402
 
 PER_FILE = 250_000
 
@@ -60,11 +61,13 @@ def kb_add(files: list[Path], env: dict[str, str], *, kill_after_s: float | None
     if kill_after_s is not None:
         time.sleep(kill_after_s)
         proc.send_signal(signal.SIGKILL)
-    out = proc.stdout.read() if proc.stdout else b""
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return {"wall_s": round(time.monotonic() - start, 2), "peak_rss_mib": round(usage.ru_maxrss / 1024),
-            "exit": proc.returncode, "summary": json.loads(out) if proc.returncode == 0 else None}
+    out = bytearray()
+    reader = threading.Thread(target=lambda: out.extend(proc.stdout.read() if proc.stdout else b""))
+    reader.start()
+    peak = wait_peak_rss_mib(proc)
+    reader.join()
+    return {"wall_s": round(time.monotonic() - start, 2), "peak_rss_mib": peak,
+            "exit": proc.returncode, "summary": json.loads(bytes(out)) if proc.returncode == 0 else None}
 
 
 def stored(home: Path) -> tuple[int, int]:

@@ -197,3 +197,23 @@ def server_process(cmd: list[str], *, health: str, log: Path, cwd: Path | None =
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+
+
+# -- the peak memory of a child process ---------------------------------------------------------
+
+def wait_peak_rss_mib(proc: subprocess.Popen[Any], *, interval_s: float = 0.02) -> int:
+    """Wait for ``proc`` to exit and return the most memory it held (MiB), from
+    ``/proc/<pid>/status`` ``VmHWM`` read until it exits.
+
+    Not ``wait4``'s ``ru_maxrss``: on Linux a child's ``ru_maxrss`` also counts the high-water
+    mark of the memory it was forked with, so a ``lottery kb add`` started from a 1 GB pytest
+    process reported 1 GB whatever it used itself (the kernel keeps the larger of the two
+    across ``exec``). ``VmHWM`` belongs to the process's own address space, made new at exec."""
+    peak = 0
+    status = Path(f"/proc/{proc.pid}/status")
+    while proc.poll() is None:
+        with contextlib.suppress(OSError, ValueError):  # gone, or a zombie (no VmHWM line)
+            found = [x for x in status.read_text().splitlines() if x.startswith("VmHWM:")]
+            peak = max(peak, int(found[0].split()[1])) if found else peak
+        time.sleep(interval_s)
+    return round(peak / 1024)

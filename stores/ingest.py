@@ -14,6 +14,7 @@ line) is reported per file or line; the other files still load.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +44,18 @@ class Loaded:
     path: Path
     documents: list[Document] = field(default_factory=list)
     line_errors: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Streamed:
+    """The chunks of one file as they are read (see :func:`stream_file`)."""
+
+    path: Path
+    documents: Iterator[Document]
+    expected: int
+    """Chunks to expect, for progress (for JSON Lines its records: at least that many)."""
+    line_errors: dict[str, str] = field(default_factory=dict)
+    """The lines that failed: complete once ``documents`` is exhausted."""
 
 
 def iter_files(paths: Sequence[str | Path]) -> Iterator[tuple[Path, str | None]]:
@@ -76,19 +89,12 @@ def load_file(path: Path, *, chunk_size: int = CHUNK_SIZE, global_ids: bool = Fa
     with ``{"id": "1"}`` never overwrite each other; ``global_ids`` keeps the ids as given
     (for a corpus whose ids are unique across files). The record's own id is kept in the
     metadata (``record_id``) either way."""
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise FileProblem(f"cannot read: {exc.strerror or exc}") from None
-    if size == 0:
-        raise FileProblem("empty file")
-    if size > MAX_FILE_BYTES:
-        raise FileProblem(f"{size / 2**20:.1f} MiB is over the limit of "
-                          f"{MAX_FILE_BYTES / 2**20:.0f} MiB: split it first")
     suffix = path.suffix.lower()
-    split = splitter(chunk_size, min(CHUNK_OVERLAP, chunk_size // 5))
     if suffix == ".jsonl":
-        return _load_jsonl(path, split, global_ids)
+        streamed = stream_file(path, chunk_size=chunk_size, global_ids=global_ids)
+        return Loaded(path, list(streamed.documents), streamed.line_errors)
+    _check_size(path)
+    split = splitter(chunk_size, min(CHUNK_OVERLAP, chunk_size // 5))
     if suffix == ".pdf":
         pages = _run_loader("pdf", path)
     elif suffix in HTML_SUFFIXES:
@@ -110,6 +116,37 @@ def load_file(path: Path, *, chunk_size: int = CHUNK_SIZE, global_ids: bool = Fa
     for n, (piece, extra) in enumerate(chunks):
         loaded.documents.append(Document(f"{path}#{n}", piece, {**base, **extra, "chunk": n}))
     return loaded
+
+
+def stream_file(path: Path, *, chunk_size: int = CHUNK_SIZE, global_ids: bool = False) -> Streamed:
+    """:func:`load_file` as a stream: the chunks of a JSON Lines file are made one record at
+    a time as they are read, so that adding a file of a million short records holds one
+    batch of documents at a time, not all of them; other files load whole (their size cap
+    bounds them). Raises :class:`FileProblem` when the file cannot be used at all."""
+    if path.suffix.lower() != ".jsonl":
+        loaded = load_file(path, chunk_size=chunk_size, global_ids=global_ids)
+        return Streamed(path, iter(loaded.documents), len(loaded.documents), loaded.line_errors)
+    _check_size(path)
+    text = _read_text(path)
+    records = sum(1 for line in io.StringIO(text) if line.strip())
+    if not records:
+        raise FileProblem("no records in it")
+    streamed = Streamed(path, iter(()), records)
+    split = splitter(chunk_size, min(CHUNK_OVERLAP, chunk_size // 5))
+    streamed.documents = _jsonl_documents(path, text, split, global_ids, streamed.line_errors)
+    return streamed
+
+
+def _check_size(path: Path) -> None:
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise FileProblem(f"cannot read: {exc.strerror or exc}") from None
+    if size == 0:
+        raise FileProblem("empty file")
+    if size > MAX_FILE_BYTES:
+        raise FileProblem(f"{size / 2**20:.1f} MiB is over the limit of "
+                          f"{MAX_FILE_BYTES / 2**20:.0f} MiB: split it first")
 
 
 SEGMENT_CHARS = 256 * 1024
@@ -169,23 +206,24 @@ def _run_loader(kind: str, path: Path) -> list[tuple[str, dict[str, Any]]]:
         raise FileProblem(f"cannot parse as {kind}: {type(exc).__name__}: {exc}") from None
 
 
-def _load_jsonl(path: Path, split: Any, global_ids: bool = False) -> Loaded:
-    text = _read_text(path)
-    loaded = Loaded(path)
-    for lineno, line in enumerate(text.splitlines(), start=1):
+def _jsonl_documents(path: Path, text: str, split: Any, global_ids: bool,
+                     errors: dict[str, str]) -> Iterator[Document]:
+    """The chunks of each record of a JSON Lines text, as it is read; a line that fails is
+    written to ``errors``."""
+    for lineno, line in enumerate(io.StringIO(text), start=1):
         if not line.strip():
             continue
         where = f"{path}:{lineno}"
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            loaded.line_errors[where] = f"not JSON: {exc.msg}"
+            errors[where] = f"not JSON: {exc.msg}"
             continue
         if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-            loaded.line_errors[where] = "no string 'text' field"
+            errors[where] = "no string 'text' field"
             continue
         if not record["text"].strip():
-            loaded.line_errors[where] = "empty 'text'"
+            errors[where] = "empty 'text'"
             continue
         record_id = record.get("id")
         doc_id = (where if record_id in (None, "") else
@@ -198,7 +236,4 @@ def _load_jsonl(path: Path, split: Any, global_ids: bool = False) -> Loaded:
         pieces = [p for p in split.split_text(record["text"]) if p.strip()]
         for n, piece in enumerate(pieces):
             chunk_id = doc_id if len(pieces) == 1 else f"{doc_id}#{n}"
-            loaded.documents.append(Document(chunk_id, piece, {**meta, "chunk": n}))
-    if not loaded.documents and not loaded.line_errors:
-        raise FileProblem("no records in it")
-    return loaded
+            yield Document(chunk_id, piece, {**meta, "chunk": n})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from itertools import islice
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,8 +15,8 @@ from rich.table import Table
 
 from lottery.cli.common import JSON_OPTION, cli_errors, print_json, stderr
 from lottery.errors import InputError
-from lottery.stores.ingest import FileProblem, iter_files, load_file
-from lottery.stores.knowledge import Document, KnowledgeBase, UpsertReport, open_knowledge_base
+from lottery.stores.ingest import FileProblem, Streamed, iter_files, stream_file
+from lottery.stores.knowledge import KnowledgeBase, UpsertReport, open_knowledge_base
 
 app = typer.Typer(help="Knowledge bases: add files, search, stats, drop.", no_args_is_help=True)
 
@@ -77,7 +78,7 @@ async def _add(paths: list[Path], kb: KnowledgeBase, *, quiet: bool,
                 try:
                     if problem:
                         raise FileProblem(problem)
-                    loaded = await asyncio.to_thread(load_file, path, global_ids=global_ids)
+                    streamed = await asyncio.to_thread(stream_file, path, global_ids=global_ids)
                 except FileProblem as exc:
                     summary["failed"][str(path)] = str(exc)
                     if not quiet:
@@ -85,10 +86,8 @@ async def _add(paths: list[Path], kb: KnowledgeBase, *, quiet: bool,
                     progress.advance(task)
                     continue
                 summary["files"] += 1
-                summary["failed"].update(loaded.line_errors)
-                # A file with lines that failed replaces nothing: their old chunks stay.
-                report = await _add_file(kb, str(path), loaded.documents, progress,
-                                         replace=not loaded.line_errors)
+                report = await _add_file(kb, str(path), streamed, progress)
+                summary["failed"].update(streamed.line_errors)
                 summary["added"] += report.added
                 summary["updated"] += report.updated
                 summary["removed"] += report.removed
@@ -107,33 +106,35 @@ async def _add(paths: list[Path], kb: KnowledgeBase, *, quiet: bool,
     return summary
 
 
-async def _add_file(kb: KnowledgeBase, source: str, documents: list[Document],
-                    progress: Progress, *, replace: bool = True) -> UpsertReport:
-    """Embed and commit ``documents`` in batches; with ``replace`` the last batch also
-    deletes the source's stale chunks (in the same transaction where the backend has them)."""
+async def _add_file(kb: KnowledgeBase, source: str, streamed: Streamed,
+                    progress: Progress) -> UpsertReport:
+    """Embed and commit the file's chunks in batches of ``BATCH`` as they are read; the last
+    batch also deletes the source's stale chunks (in the same transaction where the backend
+    has them), unless some of the file's lines failed: then their old chunks stay."""
     total = UpsertReport()
-    if not documents:
-        return total
-    keep = {d.id for d in documents}
-    chunks = progress.add_task(f"  {Path(source).name[:36]}", total=len(documents), rate="")
-    start = time.monotonic()
-    for first in range(0, len(documents), BATCH):
-        batch = documents[first:first + BATCH]
-        last = first + BATCH >= len(documents)
+    keep: set[str] = set()
+    chunks = progress.add_task(f"  {Path(source).name[:36]}", total=streamed.expected, rate="")
+    start, done = time.monotonic(), 0
+    batch = list(islice(streamed.documents, BATCH))
+    while batch:
+        following = list(islice(streamed.documents, BATCH))  # none left: this batch is the last
+        keep.update(d.id for d in batch)
         # Chunks stored as they are (a run killed after some batches) are not embedded again.
         stored = await kb.astored([d.id for d in batch])
         fresh = [d for d in batch if d.id not in stored or stored[d.id].text != d.text
                  or dict(stored[d.id].metadata) != dict(d.metadata)]
         total.unchanged += len(batch) - len(fresh)
-        report = (await kb.areplace_source(source, fresh, keep=keep)
-                  if last and replace and not total.failed else await kb.aupsert(fresh))
+        replace = not following and not streamed.line_errors and not total.failed
+        report = (await kb.areplace_source(source, fresh, keep=keep) if replace
+                  else await kb.aupsert(fresh))
         total.added += report.added
         total.updated += report.updated
         total.removed += report.removed
         total.failed.update(report.failed)
-        done = first + len(batch)
-        progress.update(chunks, completed=done,
+        done += len(batch)
+        progress.update(chunks, completed=done, total=max(done, streamed.expected),
                         rate=f"{done / max(time.monotonic() - start, 1e-6):.0f} chunks/s")
+        batch = following
     progress.remove_task(chunks)
     return total
 

@@ -15,10 +15,13 @@ import sys
 import time
 from pathlib import Path
 
+from lottery.testing import wait_peak_rss_mib
 from tests.unit.test_remote_embeddings import embedding_server  # noqa: F401 - a fixture
 
 PEAK_RSS_LIMIT_MIB = 500
-"""Measured 161 MB (5 Dec 2026, this checkout and a clean clone alike)."""
+"""Measured 161 MB as ``wait4``'s ru_maxrss run alone; a clean-clone CI measured 501-513 MB,
+and after the knowledge-base tests 1.1 GB: ru_maxrss counts the memory of the pytest process
+the child was forked from (see lottery.testing.wait_peak_rss_mib), hence VmHWM."""
 
 
 def _count(db: Path) -> tuple[int, int]:
@@ -59,13 +62,13 @@ def test_a_million_line_file_is_added_in_bounded_memory_and_a_kill_loses_nothing
     assert stored_at_kill > 0  # the batches before the kill were committed
 
     again = _add(big, env, tmp_path / "again.log")
-    _, status, usage = os.wait4(again.pid, 0)  # the kernel's peak RSS of that process
+    peak_mib = wait_peak_rss_mib(again)  # that process's own peak (VmHWM), not its parent's
     output = (tmp_path / "again.log").read_text()
-    assert os.waitstatus_to_exitcode(status) == 0, output
+    assert again.returncode == 0, output
     rows, distinct = _count(db)
     assert rows == distinct, "no chunk stored twice"
     # the file's own result line, then the summary: "big: N chunks added, ... M unchanged"
     assert f"{big}: " in output and f"{stored_at_kill} unchanged" in output, output
     added = int(output.split("big: ")[-1].split()[0])
     assert rows == stored_at_kill + added and added > 0, output
-    assert usage.ru_maxrss / 1024 < PEAK_RSS_LIMIT_MIB
+    assert 0 < peak_mib < PEAK_RSS_LIMIT_MIB
