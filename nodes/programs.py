@@ -46,12 +46,13 @@ class ProgramOutcome:
 
 def program_messages(ctx: Context, tool: str, question: str,
                      related: list[dict[str, str]]) -> list[BaseMessage]:
-    """The few-shot prompt that asks for a program for ``tool``; earlier results are
+    """The prompt that asks for a program for ``tool``: its worked examples (``program_shots``
+    of them for ``python``, all for ``logic``), then the question; earlier results are
     shortened to fit the window."""
     system, examples = ((prompts.LOGIC_SYSTEM, prompts.LOGIC_EXAMPLES) if tool == "logic"
                         else (prompts.PAL_SYSTEM, prompts.PAL_EXAMPLES))
     messages: list[BaseMessage] = [SystemMessage(system)]
-    for q, a in examples[:ctx.program_shots]:
+    for q, a in examples if tool == "logic" else examples[:ctx.program_shots]:
         messages += [HumanMessage(prompts.PROGRAM_USER.format(related="", question=q)),
                      AIMessage(a)]
     # Earlier results may repeat retrieved text: they reach the writer only as quoted data.

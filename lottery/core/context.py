@@ -120,9 +120,11 @@ class Context:
                   "sampled; their executed answers are voted on."},
     )
     program_shots: int = field(
-        default=3,
-        metadata={"description": "Worked examples in the prompt that asks for a program "
-                  "(0 to 3; fewer examples, fewer prompt tokens per program)."},
+        default=0,
+        metadata={"description": "Worked examples in the prompt that asks for a Python "
+                  "program (0 to 3). Measured on the 0.5B (100 items each): no example scored "
+                  "53% on SVAMP and 22% on GSM8K, three scored 45% and 18% at 2-2.4x the "
+                  "tokens. The z3 (logic) prompt always carries its examples."},
     )
     program_temperature: float = field(
         default=0.7, metadata={"description": "Sampling temperature of those programs."}
