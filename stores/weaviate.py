@@ -159,6 +159,10 @@ class WeaviateKnowledgeBase(KnowledgeBase):
                          tokenization=Tokenization.FIELD, index_searchable=False),
                 Property(name="metadata_json", data_type=DataType.TEXT,
                          index_searchable=False, index_filterable=False),
+                # matched whole: with the word tokenization auto-schema gives a new text
+                # property, "a.md" equalled "docs/a.md" and replacing one deleted the other
+                Property(name="m_source", data_type=DataType.TEXT,
+                         tokenization=Tokenization.FIELD, index_searchable=False),
             ],
         )
 

@@ -222,6 +222,19 @@ async def test_replacing_a_source_leaves_exactly_its_new_chunks(open_kb) -> None
     assert await kb.acount() == 2  # the other source is untouched
 
 
+async def test_a_source_is_matched_whole_not_by_its_words(open_kb) -> None:
+    # "a.md" and "docs/a.md" share every word: replacing one must not touch the other
+    kb = open_kb()
+    await kb.aupsert([Document("a#0", "Chunk about herons.", {"source": "a.md"}),
+                      Document("d#0", "Chunk about egrets.", {"source": "docs/a.md"}),
+                      Document("d#1", "More about egrets.", {"source": "docs/a.md"})])
+    assert await kb.asource_ids("a.md") == {"a#0"}
+    report = await kb.areplace_source("a.md", [Document("a#0", "New about herons.",
+                                                        {"source": "a.md"})])
+    assert report.removed == 0
+    assert await kb.asource_ids("docs/a.md") == {"d#0", "d#1"} and await kb.acount() == 3
+
+
 async def test_a_failed_replacement_deletes_nothing(open_kb) -> None:
     kb = open_kb()
     await kb.aupsert([Document(f"f#{i}", f"Chunk {i} about otters.", {"source": "f"})
