@@ -1,6 +1,10 @@
 """The single error hierarchy of lottery-llm.
 
-Every error the framework raises on purpose derives from :class:`LotteryError`.
+Every error the framework raises on purpose derives from :class:`LotteryError` and from
+the builtin it refines, as langgraph's errors do: bad input and settings are ``ValueError``,
+an unknown tool or run a ``KeyError``, a failure of a server, a store, a tool or a model's
+preparation a ``RuntimeError`` (never ``ConnectionError``: retries are decided on those,
+and a ``ModelServerError`` is raised once the retries are spent).
 Messages say what happened and what to do about it, on one line, because the
 CLI prints them as they are. Each class has a stable ``code`` (the CLI prints it
 after the message, scripts and logs can match it) and the ``exit_code`` the CLI
@@ -27,7 +31,7 @@ class InputError(LotteryError, ValueError):
     exit_code = 2
 
 
-class ConfigurationError(LotteryError):
+class ConfigurationError(LotteryError, ValueError):
     """A setting is missing or invalid (URL, model name, limits, paths)."""
 
     code = "invalid_configuration"
@@ -35,7 +39,7 @@ class ConfigurationError(LotteryError):
     exit_code = 2
 
 
-class ModelServerError(LotteryError):
+class ModelServerError(LotteryError, RuntimeError):
     """The OpenAI-compatible model server could not be reached or failed."""
 
     code = "model_server_failed"
@@ -60,7 +64,7 @@ class UnknownModelError(ConfigurationError):
     code = "unknown_model"
 
 
-class ModelPrepareError(LotteryError):
+class ModelPrepareError(LotteryError, RuntimeError):
     """A model could not be fetched, verified or converted (checksum, disk, memory)."""
 
     code = "model_prepare_failed"
@@ -72,13 +76,13 @@ class EngineBuildError(ModelPrepareError):
     code = "engine_build_failed"
 
 
-class StoreError(LotteryError):
+class StoreError(LotteryError, RuntimeError):
     """A knowledge base, memory or run store failed."""
 
     code = "store_failed"
 
 
-class ToolError(LotteryError):
+class ToolError(LotteryError, RuntimeError):
     """A tool could not run or its run failed."""
 
     code = "tool_failed"
@@ -153,7 +157,7 @@ class RunConflictError(StoreError):
     code = "run_conflict"
 
 
-class RemoteRunError(LotteryError):
+class RemoteRunError(LotteryError, RuntimeError):
     """A run on a graph server could not be completed on any worker within its attempts."""
 
     code = "remote_run_failed"

@@ -54,3 +54,16 @@ def test_every_error_has_its_own_code_and_every_class_is_raised():
              if c.__name__ not in abstract and f"raise {c.__name__}" not in source
              and f"{c.__name__} if" not in source and f"({c.__name__} " not in source]
     assert not never, f"never raised: {never}"
+
+
+def test_every_error_refines_a_builtin_and_none_is_retried_as_a_network_error():
+    from lottery import errors
+    from lottery.nodes.llm import is_transient
+
+    for cls in _error_classes():
+        if cls is errors.LotteryError:
+            continue
+        builtins_ = [b for b in cls.__mro__ if b.__module__ == "builtins"]
+        assert builtins_[0] is not Exception, f"{cls.__name__} refines no builtin"
+        assert not issubclass(cls, ConnectionError | TimeoutError), cls.__name__
+        assert not is_transient(cls("x")), cls.__name__
