@@ -410,7 +410,7 @@ def summarize(rows: list[dict[str, Any]], config: BenchConfig, *,
         "items": n, "items_planned": total_items if total_items is not None else n,
         "complete": total_items is None or n >= total_items,
         "correct": correct, "accuracy": round(correct / n, 4) if n else None,
-        "accuracy_ci95": _wilson(correct, n),
+        "accuracy_ci95": wilson(correct, n),
         "f1": round(sum(f1s) / len(f1s), 4) if f1s else None,
         "errors": sum(1 for r in rows if r.get("error")),
         "best_effort": sum(1 for r in rows if r.get("best_effort")),
@@ -455,11 +455,11 @@ def calibration(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             right = sum(1 for r in inside if r.get("correct"))
             out.append({"from": low, "to": min(high, 1.0), "items": len(inside),
                         "accuracy": round(right / len(inside), 4),
-                        "accuracy_ci95": _wilson(right, len(inside))})
+                        "accuracy_ci95": wilson(right, len(inside))})
     return out
 
 
-def _wilson(k: int, n: int, z: float = 1.96) -> list[float] | None:
+def wilson(k: int, n: int, z: float = 1.96) -> list[float] | None:
     """95% Wilson interval of a proportion (small benches: read accuracies with it)."""
     if not n:
         return None
