@@ -131,10 +131,9 @@ def stream_file(path: Path, *, chunk_size: int = CHUNK_SIZE, global_ids: bool = 
     records = sum(1 for line in io.StringIO(text) if line.strip())
     if not records:
         raise FileProblem("no records in it")
-    streamed = Streamed(path, iter(()), records)
+    errors: dict[str, str] = {}
     split = splitter(chunk_size, min(CHUNK_OVERLAP, chunk_size // 5))
-    streamed.documents = _jsonl_documents(path, text, split, global_ids, streamed.line_errors)
-    return streamed
+    return Streamed(path, _jsonl_documents(path, text, split, global_ids, errors), records, errors)
 
 
 def _check_size(path: Path) -> None:
