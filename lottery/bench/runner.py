@@ -122,7 +122,7 @@ class BenchConfig:
     @property
     def label(self) -> str:
         """``cot``, ``algorithm1-no-tools``, ``cot+rag``, ``algorithm1-sc5`` (answers voted
-        over 5 samples per solve), ``…-checked-python`` (``solve_check``): the run's name
+        over 5 samples per solve), ``…-checked-python`` (``solve_check``), ``pal-0shot`` (``program_shots``): the run's name
         in reports."""
         name = self.strategy + ("+rag" if self.rag else "")
         if self.strategy == "algorithm1":
@@ -133,7 +133,9 @@ class BenchConfig:
         samples = int(self.settings.get("solve_samples") or 1)
         name += f"-sc{samples}" if samples > 1 else ""
         check = self.settings.get("solve_check")
-        return name + (f"-checked-{check}" if check else "")
+        name += f"-checked-{check}" if check else ""
+        shots = self.settings.get("program_shots")
+        return name + (f"-{shots}shot" if shots is not None else "")
 
 
 @dataclass(slots=True)

@@ -218,6 +218,8 @@ def test_the_label_names_ablations_and_self_consistency():
     assert label(policy="math", delegate_model="qwen2.5-coder-1.5b-instruct",
                  delegate_base_url="http://x/v1") == "algorithm1-math+delegate-1.5b"
     assert BenchConfig(suite="x", strategy="cot", model="m", out="o").label == "cot"
+    assert BenchConfig(suite="x", strategy="pal", model="m", out="o",
+                       settings={"program_shots": 0}).label == "pal-0shot"
     with pytest.raises(ConfigurationError, match="unknown policy"):
         label(policy="mathh")
     with pytest.raises(ConfigurationError, match="apply to --strategy algorithm1 only"):
