@@ -122,8 +122,8 @@ class BenchConfig:
     @property
     def label(self) -> str:
         """``cot``, ``algorithm1-no-tools``, ``cot+rag``, ``algorithm1-sc5`` (answers voted
-        over 5 samples per solve), ``…-checked-python`` (``solve_check``), ``pal-0shot`` (``program_shots``): the run's name
-        in reports."""
+        over 5 samples per solve), ``…-checked-python`` (``solve_check``), ``pal-0shot``
+        (``program_shots``): the run's name in reports."""
         name = self.strategy + ("+rag" if self.rag else "")
         if self.strategy == "algorithm1":
             name += f"-{self.policy or 'auto'}"
