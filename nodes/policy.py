@@ -20,7 +20,8 @@ program agree, send only the rest on):
 - **best effort**: the candidate with the highest confidence, marked as not accepted.
 
 Confidence is the share of the answers given that agree with the chosen one, counted
-over at least two (one unchecked answer is 0.5); see :func:`score`.
+over at least two (one unchecked answer is 0.5); under a policy with a check, an answer no
+second kind of evidence reached counts half of that; see :func:`score`.
 """
 
 from __future__ import annotations
@@ -166,7 +167,8 @@ answer prove little: on 100 HotpotQA items the 0.5B's answers the passages held 
 11 times out of 42, so one reading the passages confirm is accepted at 0.7, not 1.0."""
 
 
-def score(candidates: Sequence[Candidate], kind: str | None = None) -> Verdict | None:
+def score(candidates: Sequence[Candidate], kind: str | None = None, *,
+          checked: bool = False) -> Verdict | None:
     """Choose among candidates; ``None`` when none has an answer.
 
     Answers are compared by value, read the way the programs answered (a number, an
@@ -177,6 +179,12 @@ def score(candidates: Sequence[Candidate], kind: str | None = None) -> Verdict |
     value's share of the answers, counted over at least two (passages that hold an answer
     count 0.4 of an answer, see ``_WEIGHT``); a delegate's answer starts at
     0.5 and gains the share of the small model's answers that agree with it.
+
+    ``checked`` (the policy has a check): an answer only one kind of evidence reached is
+    half as sure, at most 0.5. Samples of one small model agree on its own mistakes:
+    measured before this rule (100 items each, 0.5B), the best-effort answers whose samples
+    all agreed were reported at 1.0 and right 5 of 13 times on HotpotQA, 0 of 6 on MuSiQue;
+    the unconfirmed math answers (0.5-0.8) were right 32% (SVAMP) and 20% (GSM8K).
     """
     given = [c for c in candidates if str(c.get("answer") or "").strip()]
     if not given:
@@ -202,7 +210,8 @@ def score(candidates: Sequence[Candidate], kind: str | None = None) -> Verdict |
     else:
         weights = [_WEIGHT.get(c["kind"], 1.0) for c in given]
         agreeing = sum(w for k, w in zip(keys, weights, strict=True) if k == key)
-        confidence = round(agreeing / max(sum(weights), 2), 4)
+        confidence = agreeing / max(sum(weights), 2)
+        confidence = round(confidence / 2 if checked and len(kinds[key]) < 2 else confidence, 4)
     return Verdict(answer=answer.strip(), confidence=confidence, agreed=len(kinds[key]) > 1,
                    votes=votes[key])
 
@@ -264,7 +273,7 @@ def give_up(policy: Policy, problem: Problem, why: str) -> dict[str, Any]:
     right 13 and 11 times (docs/findings/2026-12-04-policy.md).
     """
     candidates = list(problem.get("candidates") or [])
-    chosen = score(candidates, policy.answer_kind)
+    chosen = score(candidates, policy.answer_kind, checked=policy.check != "none")
     update: dict[str, Any] = {"status": "done", "accepted": False}
     if chosen is not None:
         update.update(answer=chosen.answer, confidence=chosen.confidence)

@@ -103,7 +103,7 @@ async def _climb(task: Task, runtime: Runtime[Context], policy: Policy,
         found = await _new_candidates(task, ctx, policy, messages, reply,
                                       n=policy.extra_samples if rung == "samples" else 1)
     candidates = [*(problem.get("candidates") or []), *found]
-    verdict = score(candidates, policy.answer_kind)
+    verdict = score(candidates, policy.answer_kind, checked=policy.check != "none")
     ok = accepted(policy, verdict)
     update: dict[str, Any] = {
         "answer": verdict.answer if verdict else (problem.get("answer") or ""),

@@ -1,0 +1,80 @@
+"""Confidence replay: the calibration of committed policy rows under today's confidence rule.
+
+Every ``algorithm1-*`` row of ``results/policy`` keeps the candidates its root problem
+collected (kind and answer). The rows' answers do not depend on how confident the policy
+says it is, so the confidence rule (``lottery.nodes.policy.score``) can be replayed on them
+without a model: this script first re-derives the stored confidences with the rule the rows
+were made under (``checked=False`` for every policy, a sanity check: it reports how many
+rows it reproduces), then scores them with today's rule and writes both calibration tables::
+
+    python benchmarks/rescore_confidence.py          # -> results/calibration-replay.json
+
+Rows answered by a delegate or a merge keep their stored confidence (the rule did not
+change for them); ``planner`` rows have no confidence.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from lottery.bench.runner import calibration, read_rows
+from lottery.core.state import Candidate
+from lottery.nodes.policy import POLICIES, score
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def rescore(row: dict[str, Any], *, checked_rule: bool) -> float | None:
+    """The row's confidence under the old rule (``checked_rule=False``) or today's."""
+    policy = POLICIES.get(row.get("policy") or "")
+    candidates = [Candidate(kind=k, answer=a) for k, a in row.get("candidates") or []]
+    if policy is None or policy.planner or not candidates or row.get("rung") == "divide" \
+            or any(c["kind"] in ("delegate", "merge") for c in candidates):
+        return row.get("confidence")
+    verdict = score(candidates, policy.answer_kind,
+                    checked=checked_rule and policy.check != "none")
+    return verdict.confidence if verdict else row.get("confidence")
+
+
+def replay(folder: Path) -> dict[str, Any]:
+    rows = read_rows(folder / "rows.jsonl")
+    old = [{**r, "confidence": rescore(r, checked_rule=False)} for r in rows]
+    new = [{**r, "confidence": rescore(r, checked_rule=True)} for r in rows]
+    same = sum(1 for r, o in zip(rows, old, strict=True)
+               if r.get("confidence") is not None and o["confidence"] is not None
+               and abs(r["confidence"] - o["confidence"]) < 1e-3)
+    stored = sum(1 for r in rows if r.get("confidence") is not None)
+    return {"row": folder.name, "items": len(rows), "reproduced": f"{same}/{stored}",
+            "stored": calibration(rows), "replayed": calibration(new)}
+
+
+def _high(buckets: list[dict[str, Any]]) -> str:
+    top = [b for b in buckets if b["from"] >= 0.8]
+    if not top:
+        return "none at >= 0.8"
+    b = top[0]
+    return f"{100 * b['accuracy']:.1f}% of {b['items']}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=Path, default=REPO / "results" / "policy")
+    parser.add_argument("--out", type=Path, default=REPO / "results" / "calibration-replay.json")
+    args = parser.parse_args(argv)
+    folders = sorted(p.parent for p in args.results.glob("*-algorithm1-*/rows.jsonl"))
+    report = [replay(f) for f in folders]
+    args.out.write_text(json.dumps({"benchmark": "calibration-replay", "rows": report},
+                                   indent=2) + "\n")
+    print("| row | reproduced | confidence >= 0.8 right (stored) | (today's rule) |")
+    print("|---|---:|---:|---:|")
+    for r in report:
+        print(f"| {r['row']} | {r['reproduced']} | {_high(r['stored'])} | {_high(r['replayed'])} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
