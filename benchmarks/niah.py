@@ -36,6 +36,7 @@ from typing import Any
 
 from kb_common import data_dir, read_jsonl, write_result
 
+from lottery.api import make_resources
 from lottery.core.context import Context
 from lottery.graphs.algorithm1 import build_graph
 from lottery.nodes.preprocess import select_context
@@ -169,9 +170,9 @@ async def main(args: argparse.Namespace) -> None:
     common = dict(base_url=args.base_url, model=args.model, max_calls=4, max_tokens=10**7,
                   max_completion_tokens=32, embeddings=embeddings, request_timeout=args.timeout)
     contexts = {
-        "preprocessed": Context(context_budget=args.budget, **common),
-        "whole": Context(context_budget=10**9, **common),
-        "truncated": Context(context_budget=10**9, **common),
+        "preprocessed": make_resources(context_budget=args.budget, **common).settings,
+        "whole": make_resources(context_budget=10**9, **common).settings,
+        "truncated": make_resources(context_budget=10**9, **common).settings,
     }
     graph = build_graph().compile()
     sem = asyncio.Semaphore(args.concurrency)

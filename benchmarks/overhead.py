@@ -34,7 +34,7 @@ from langchain_core.callbacks import AsyncCallbackHandler
 from langchain_core.messages import BaseMessage
 from langgraph.store.memory import InMemoryStore
 
-from lottery.api import build_graph
+from lottery.api import build_graph, make_resources
 from lottery.bench.suites import load_suite
 from lottery.core.context import Context
 from lottery.nodes import prompts
@@ -121,8 +121,9 @@ def scripted_model() -> ScriptedChatModel:
 
 
 async def scripted(repeat: int) -> dict[str, Any]:
-    await timed_run(ROOT_Q, Context(chat_model=scripted_model(), reuse=False))  # warm-up
-    runs = [await timed_run(ROOT_Q, Context(chat_model=scripted_model(), reuse=False))
+    await timed_run(ROOT_Q, make_resources(chat_model=scripted_model(), reuse=False).settings)
+    runs = [await timed_run(ROOT_Q, make_resources(chat_model=scripted_model(),
+                                                  reuse=False).settings)
             for _ in range(repeat)]
     per_step = [(r["wall_s"] - r["model_s"]) / r["steps"] * 1e3 for r in runs]
     per_step_all = [r["wall_s"] / r["steps"] * 1e3 for r in runs]
@@ -137,11 +138,11 @@ async def scripted(repeat: int) -> dict[str, Any]:
 async def real(base_url: str, model: str, items: int) -> dict[str, Any]:
     rows = []
     for item in load_suite("gsm8k", limit=items).items:
-        ctx = Context(base_url=base_url, model=model, reuse=False, request_timeout=3000)
+        res = make_resources(base_url=base_url, model=model, reuse=False, request_timeout=3000)
         try:
-            r = await timed_run(item.question, ctx)
+            r = await timed_run(item.question, res.settings)
         finally:
-            await ctx.aclose()
+            await res.aclose()
         outside = r["wall_s"] - r["model_s"]
         rows.append({"id": item.id, **{k: round(v, 3) if isinstance(v, float) else v
                                        for k, v in r.items()},

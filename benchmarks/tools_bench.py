@@ -32,9 +32,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lottery.api import asolve
+from lottery.api import asolve, make_resources
 from lottery.bench.suites import Item, load_suite
-from lottery.core.context import Context
 from lottery.nodes.programs import run_programs
 
 REPO = Path(__file__).resolve().parents[1]
@@ -56,9 +55,10 @@ async def run_one(method: str, item: Item, args: argparse.Namespace) -> dict[str
                 record["tool"] = (res.root.get("tool_call") or {}).get("name")
         else:
             samples = args.samples if method == "program_vote" else 1
-            ctx = Context(base_url=args.base_url, model=args.model, program_samples=samples)
+            res = make_resources(base_url=args.base_url, model=args.model,
+                                 program_samples=samples)
             tool = "python" if item.kind == "numeric" else "logic"
-            out = await run_programs(ctx, tool, item.question, [], allowance=2)
+            out = await run_programs(res, tool, item.question, [], allowance=2)
             record.update(answer=out.answer, votes=out.votes, runs=len(out.runs),
                           ran_ok=sum(r.ok for r in out.runs), calls=out.reply.usage["calls"],
                           prompt_tokens=out.reply.usage["prompt_tokens"],

@@ -43,8 +43,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from lottery.core import tracing
-from lottery.core.context import Context
 from lottery.graphs import algorithm1
+from lottery.resources import Resources
 from lottery.stores.knowledge import Document, InMemoryKnowledgeBase
 from lottery.testing import ScriptedChatModel
 
@@ -93,8 +93,9 @@ def build(mode: str) -> Any:
 async def one_run(mode: str, graph: Any, providers: dict[str, Any]
                   ) -> tuple[float, float, int]:
     kb = InMemoryKnowledgeBase("geo", [Document("fr", "Paris is the capital of France.")])
-    ctx = Context(chat_model=ScriptedChatModel(respond=respond), knowledge=kb,
-                  tracer_provider=providers.get("tracer"), meter_provider=providers.get("meter"))
+    ctx = Resources(chat_model=ScriptedChatModel(respond=respond), knowledge=kb,
+                    tracer_provider=providers.get("tracer"),
+                    meter_provider=providers.get("meter")).settings
     patch = (contextlib.ExitStack() if mode != "uninstrumented"
              else _patched(tracing.Telemetry, "model_call", _no_model_call))
     with patch:

@@ -13,7 +13,6 @@ from langgraph.graph import END, START, StateGraph
 
 from lottery.core.context import Context
 from lottery.core.state import InputState, OutputState, State
-from lottery.core.tracing import traced
 from lottery.graphs.retry import MODEL_RETRY
 from lottery.nodes.merge import merge
 from lottery.nodes.planner import planner
@@ -21,6 +20,7 @@ from lottery.nodes.retrieve import retrieve
 from lottery.nodes.schedule import dispatch, finalize, schedule
 from lottery.nodes.solve import solve
 from lottery.nodes.tool import tool
+from lottery.nodes.traced import traced
 
 STEPS = ("planner", "retrieve", "tool", "solve", "merge")
 

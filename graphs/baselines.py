@@ -14,9 +14,10 @@ from lottery.core.state import OutputState, QuestionInput, State, Usage, new_pro
 from lottery.graphs.retry import MODEL_RETRY
 from lottery.nodes.llm import complete, final_answer, system_user
 from lottery.nodes.schedule import ROOT, run_id_of, validate_question
+from lottery.resources import Resources
 
-Answerer = Callable[[Context, str], Awaitable[tuple[str, Usage]]]
-"""Answers a question: the answer text and what it cost."""
+Answerer = Callable[[Resources, str], Awaitable[tuple[str, Usage]]]
+"""Answers a question with the run's resources: the answer text and what it cost."""
 
 
 def one_step_graph(answerer: Answerer, *, reason: str) -> StateGraph:
@@ -27,7 +28,7 @@ def one_step_graph(answerer: Answerer, *, reason: str) -> StateGraph:
     ) -> dict[str, Any]:
         ctx = runtime.context
         question = validate_question(state.get("question"), ctx.max_input_chars)
-        text, usage = await answerer(ctx, question)
+        text, usage = await answerer(Resources.of(ctx), question)
         root = new_problem(ROOT, question)
         root.update(decision="solve", reason=reason, answer=text, status="done",
                     calls=usage["calls"])
@@ -45,9 +46,9 @@ def one_step_graph(answerer: Answerer, *, reason: str) -> StateGraph:
 def single_call_graph(system_prompt: str, *, reason: str, max_tokens: int | None) -> StateGraph:
     """A graph that answers with one model call, under ``system_prompt``."""
 
-    async def answerer(ctx: Context, question: str) -> tuple[str, Usage]:
-        reply = await complete(ctx, system_user(system_prompt, question),
-                               max_tokens=max_tokens or ctx.max_completion_tokens)
+    async def answerer(res: Resources, question: str) -> tuple[str, Usage]:
+        reply = await complete(res, system_user(system_prompt, question),
+                               max_tokens=max_tokens or res.settings.max_completion_tokens)
         return final_answer(reply.text), reply.usage
 
     return one_step_graph(answerer, reason=reason)

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -14,7 +14,7 @@ from langgraph.graph import StateGraph
 from langgraph.store.base import BaseStore
 from langgraph.store.memory import InMemoryStore
 
-from lottery.core.context import INJECTED_FIELDS, Context
+from lottery.core.context import Context
 from lottery.core.state import Problem, Usage
 from lottery.errors import (
     ConfigurationError,
@@ -30,6 +30,7 @@ from lottery.graphs.retry import MODEL_RETRY
 from lottery.nodes.llm import is_transient
 from lottery.nodes.policy import validate as validate_policy
 from lottery.nodes.schedule import ROOT, validate_question
+from lottery.resources import Resources
 from lottery.stores.sql import RunStore, SqlMemory, make_owner, open_memory
 from lottery.tools.program import PROGRAM_TOOLS
 from lottery.tools.sandbox import ensure_available
@@ -133,6 +134,13 @@ def make_context(context: Context | None = None, **settings: Any) -> Context:
     return ctx
 
 
+def make_resources(context: Context | None = None, **kwargs: Any) -> Resources:
+    """The run's :class:`~lottery.resources.Resources`: keyword objects (``chat_model``,
+    ``knowledge``, ``tools``, ...) injected, keyword settings over ``context``."""
+    objects = {k: kwargs.pop(k) for k in list(kwargs) if k in Resources.INJECTABLE}
+    return Resources(settings=make_context(context, **kwargs), **objects)
+
+
 async def asolve(
     question: str,
     *,
@@ -160,8 +168,10 @@ async def asolve(
         strategy: ``algorithm1`` (default), ``direct``, ``cot`` or ``pal`` (one executed program).
         context: full settings; keyword ``settings`` (any :class:`Context` field, e.g.
             ``base_url``, ``model``, ``max_depth``, ``max_calls``, ``reuse``,
-            ``reuse_ttl_s``, ``chat_model``, ``knowledge``, ``tools``, ``tracer_provider``,
-            ``meter_provider``) override it.
+            ``reuse_ttl_s``) override it; keyword objects (``chat_model``,
+            ``delegate_chat_model``, ``knowledge``, ``tools``, ``embeddings``,
+            ``tracer_provider``, ``meter_provider``) are the run's
+            :class:`~lottery.resources.Resources` instead of the ones built from settings.
         store: memory M (a LangGraph ``BaseStore``); with ``checkpointer`` and no
             ``memory``, the run is not recorded in the SQL database.
         checkpointer: makes the run durable and resumable under ``thread_id``.
@@ -186,22 +196,23 @@ async def asolve(
             program tools (``lottery tools doctor``); nothing ran.
         StoreError: the database is unusable, or another process is writing the same run.
     """
-    ctx = make_context(context, **settings)
+    res = make_resources(context, **settings)
+    ctx = res.settings
     question = validate_question(question, ctx.max_input_chars)
-    if strategy in ("algorithm1", "pal") and any(name in ctx.registry for name in PROGRAM_TOOLS):
+    if strategy in ("algorithm1", "pal") and any(name in res.registry for name in PROGRAM_TOOLS):
         ensure_available()  # strict sandbox on a kernel that cannot confine: stop before any call
-    if ctx.chat_model is None and not ctx.base_url and ctx.autostart:
+    if res.chat_model is None and not ctx.base_url and ctx.autostart:
         # The embedded default: a local model server for ctx.model, started on first use.
         from lottery.engines.server import ensure_server
 
-        ctx = make_context(ctx, base_url=await asyncio.to_thread(ensure_server, ctx.model,
-                                                                 engine=ctx.engine or None))
+        url = await asyncio.to_thread(ensure_server, ctx.model, engine=ctx.engine or None)
+        res = replace(res, settings=make_context(ctx, base_url=url))
     if memory is None and durable and store is None and checkpointer is None:
         async with open_memory(database_url) as opened:
-            return await _durable_run(opened, question, strategy, ctx, thread_id,
+            return await _durable_run(opened, question, strategy, res, thread_id,
                                       document=document, on_event=on_event)
     if memory is not None:
-        return await _durable_run(memory, question, strategy, ctx, thread_id, document=document,
+        return await _durable_run(memory, question, strategy, res, thread_id, document=document,
                                   on_event=on_event, store=store, checkpointer=checkpointer)
     graph = build_graph(strategy).compile(checkpointer=checkpointer, store=store or InMemoryStore())
     config: dict[str, Any] = {"recursion_limit": algorithm1.RECURSION_LIMIT}
@@ -209,15 +220,15 @@ async def asolve(
         config["configurable"] = {"thread_id": thread_id or _new_id()}
     start = time.perf_counter()
     try:
-        with _model_errors(ctx, thread_id if checkpointer is not None else None):
-            ctx.llm  # noqa: B018 - fail fast on a missing server setting
+        with _model_errors(res, thread_id if checkpointer is not None else None):
+            res.llm  # noqa: B018 - fail fast on a missing server setting
             run_input: dict[str, Any] | None = _inputs(question, document)
             if checkpointer is not None:
                 run_input = await _input_or_resume(graph, config, run_input)
-            state = await _drive(graph, run_input, config, ctx, on_event)
+            state = await _drive(graph, run_input, config, res.settings, on_event)
     finally:
-        await ctx.aclose()
-    return _result(state, strategy, ctx, time.perf_counter() - start,
+        await res.aclose()
+    return _result(state, strategy, res, time.perf_counter() - start,
                    thread_id=(config.get("configurable") or {}).get("thread_id"))
 
 
@@ -226,7 +237,8 @@ async def aresume(run_id: str, *, memory: SqlMemory | None = None,
     """Finish an interrupted run (killed, server gone) from its last checkpoint.
 
     Sub-problems that had finished are not solved again. The run's stored settings
-    are used; keyword ``settings`` override them (e.g. ``base_url``, ``chat_model``).
+    are used; keyword ``settings`` override them (e.g. ``base_url``), and keyword objects
+    are injected as in :func:`asolve` (e.g. ``chat_model``).
 
     Raises:
         RunNotFoundError: no run with this id is stored.
@@ -246,13 +258,13 @@ def resume(run_id: str, **kwargs: Any) -> SolveResult:
     return asyncio.run(aresume(run_id, **kwargs))
 
 
-async def _durable_run(memory: SqlMemory, question: str, strategy: str, ctx: Context,
+async def _durable_run(memory: SqlMemory, question: str, strategy: str, res: Resources,
                        thread_id: str | None, *, document: str | None = None,
                        on_event: Callable[[dict[str, Any]], Any] | None = None,
                        store: BaseStore | None = None,
                        checkpointer: BaseCheckpointSaver | None = None) -> SolveResult:
     """Run (or resume) with checkpoints, memory M and the run record in ``memory``."""
-    runs, run_id = memory.runs, thread_id or _new_id()
+    ctx, runs, run_id = res.settings, memory.runs, thread_id or _new_id()
     graph = build_graph(strategy).compile(checkpointer=checkpointer or memory.checkpointer,
                                           store=store or memory.store)
     config: dict[str, Any] = {"recursion_limit": algorithm1.RECURSION_LIMIT,
@@ -266,7 +278,7 @@ async def _durable_run(memory: SqlMemory, question: str, strategy: str, ctx: Con
     if finished:
         stored = await runs.call(_run_or_none, runs, run_id)
         if stored is not None and stored["status"] == "done":
-            return _result(values, strategy, ctx, 0.0, thread_id=run_id)
+            return _result(values, strategy, res, 0.0, thread_id=run_id)
     owner = make_owner()
     await runs.call(runs.claim, run_id, owner, question=question, strategy=strategy,
                     model=ctx.model, knowledge_base=ctx.knowledge_base, settings=_settings_of(ctx))
@@ -277,8 +289,8 @@ async def _durable_run(memory: SqlMemory, question: str, strategy: str, ctx: Con
             state = values
             await recorder.values(state)
         else:
-            with _model_errors(ctx, run_id):
-                ctx.llm  # noqa: B018 - fail fast on a missing server setting
+            with _model_errors(res, run_id):
+                res.llm  # noqa: B018 - fail fast on a missing server setting
                 state = {}
                 async for mode, chunk in graph.astream(
                     None if values else _inputs(question, document), config=config, context=ctx,
@@ -298,8 +310,8 @@ async def _durable_run(memory: SqlMemory, question: str, strategy: str, ctx: Con
         await _record_stop(memory, run_id, owner, exc, recorder.usage)
         raise
     finally:
-        await ctx.aclose()
-    result = _result(state, strategy, ctx, time.perf_counter() - start, thread_id=run_id)
+        await res.aclose()
+    result = _result(state, strategy, res, time.perf_counter() - start, thread_id=run_id)
     await runs.call(runs.finish, run_id, owner, status="done", answer=result.answer,
                     best_effort=result.best_effort, stop_reason=result.stop_reason,
                     usage=state.get("usage") or {})
@@ -373,13 +385,13 @@ class _Recorder:
 
 
 @contextlib.contextmanager
-def _model_errors(ctx: Context, resume_id: str | None = None) -> Iterator[None]:
+def _model_errors(res: Resources, resume_id: str | None = None) -> Iterator[None]:
     """Server failures as :class:`ModelServerError`; framework errors pass unchanged."""
     try:
         yield
     except BaseException as exc:
-        if "telemetry" in ctx.__dict__:  # close the run's spans, marked with the error
-            ctx.telemetry.abort(exc)
+        if "telemetry" in res.__dict__:  # close the run's spans, marked with the error
+            res.telemetry.abort(exc)
         if isinstance(exc, LotteryError) or not isinstance(exc, Exception):
             raise
         import openai  # loaded by then: only a model call raises its errors
@@ -393,7 +405,7 @@ def _model_errors(ctx: Context, resume_id: str | None = None) -> Iterator[None]:
             detail = (str(exc).splitlines() or [""])[0][:300]
             refused = isinstance(exc, openai.APIStatusError) and 400 <= exc.status_code < 500
             raise (ModelRequestError if refused else ModelServerError)(
-                f"model server at {ctx.base_url or 'the injected chat model'} {how}: "
+                f"model server at {res.settings.base_url or 'the injected chat model'} {how}: "
                 f"{type(exc).__name__}: {detail}{'' if refused else resume}"
             ) from exc
         raise
@@ -407,28 +419,13 @@ def _run_or_none(runs: RunStore, run_id: str) -> dict[str, Any] | None:
 
 
 _CONTEXT_FIELDS = {f.name for f in fields(Context)}
-_NOT_RECORDED = INJECTED_FIELDS | {"api_key"}
+_NOT_RECORDED = {"api_key", "delegate_api_key"}
+"""Secrets: never written to the run record."""
 
 
 def _settings_of(ctx: Context) -> dict[str, Any]:
-    """The run's settings as recorded (secrets and injected objects left out)."""
-    out = {}
-    for f in fields(Context):
-        value = getattr(ctx, f.name)
-        if f.name not in _NOT_RECORDED and _plain(value):
-            out[f.name] = value
-    return out
-
-
-def _plain(value: Any) -> bool:
-    """Whether a setting is plain data (injected objects such as embedders are not recorded)."""
-    if value is None or isinstance(value, str | int | float | bool):
-        return True
-    if isinstance(value, list | tuple):
-        return all(_plain(v) for v in value)
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
-    return False
+    """The run's settings as recorded (secrets left out)."""
+    return {f.name: getattr(ctx, f.name) for f in fields(Context) if f.name not in _NOT_RECORDED}
 
 
 def _inputs(question: str, document: str | None) -> dict[str, Any]:
@@ -508,8 +505,9 @@ async def _input_or_resume(
     return None
 
 
-def _result(state: dict[str, Any], strategy: str, ctx: Context, wall: float,
+def _result(state: dict[str, Any], strategy: str, res: Resources, wall: float,
             thread_id: str | None) -> SolveResult:
+    ctx = res.settings
     u = state.get("usage") or {}
     problems = state.get("problems") or {}
     run_id = thread_id or state.get("run_id") or ""
@@ -519,7 +517,7 @@ def _result(state: dict[str, Any], strategy: str, ctx: Context, wall: float,
         strategy=strategy, run_id=str(run_id), best_effort=bool(state.get("best_effort")),
         stop_reason=state.get("stop_reason"), model=ctx.model,
         confidence=state.get("confidence"), policy=state.get("policy"),
-        delegate_model=(ctx.delegate_model or None) if ctx.can_delegate else None,
+        delegate_model=(ctx.delegate_model or None) if res.can_delegate else None,
     )
 
 

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ValidationError
 from lottery.core.context import Context
 from lottery.core.state import Usage
 from lottery.nodes import prompts
+from lottery.resources import Resources
 from lottery.sanitize import json_safe, safe_text
 
 M = TypeVar("M", bound=BaseModel)
@@ -104,7 +105,7 @@ def is_transient(exc: BaseException) -> bool:
 
 
 async def complete(
-    ctx: Context, messages: list[BaseMessage], *, max_tokens: int | None = None,
+    res: Resources, messages: list[BaseMessage], *, max_tokens: int | None = None,
     json_schema: dict[str, Any] | None = None, reply: Reply | None = None,
     llm: BaseChatModel | None = None, step: str | None = None,
 ) -> Reply:
@@ -112,8 +113,8 @@ async def complete(
     ``reply``. ``step`` tags the call (``lottery:<step>``) where the node alone does not
     say what it is for (a program written inside ``solve``)."""
     reply = reply or Reply()
-    kwargs: dict[str, Any] = {"max_tokens": max_tokens or ctx.max_completion_tokens}
-    if json_schema is not None and ctx.structured_output:
+    kwargs: dict[str, Any] = {"max_tokens": max_tokens or res.settings.max_completion_tokens}
+    if json_schema is not None and res.settings.structured_output:
         # Sent as a raw body field: langchain-openai's own response_format handling goes
         # through the client's parse() path, which raises on a reply cut by max_tokens
         # instead of returning the text for the tolerant parser.
@@ -121,9 +122,9 @@ async def complete(
             "type": "json_schema",
             "json_schema": {"name": "decision", "schema": json_schema},
         }}
-    with ctx.telemetry.model_call(messages, kwargs) as call:
+    with res.telemetry.model_call(messages, kwargs) as call:
         config = {"tags": [*(ensure_config().get("tags") or []), f"lottery:{step}"]} if step else None
-        message = await (llm or ctx.llm).bind(**kwargs).ainvoke(messages, config=config)
+        message = await (llm or res.llm).bind(**kwargs).ainvoke(messages, config=config)
         call.done(message)
     reply.add(message)
     return reply
@@ -243,32 +244,34 @@ def is_plain(answer: str, kind: str) -> bool:
                 _LETTER.fullmatch(text) if kind == "letter" else text)
 
 
-async def sample(ctx: Context, messages: list[BaseMessage], n: int, reply: Reply, *,
-                 temperature: float | None = None, step: str | None = None) -> list[str]:
+async def sample(res: Resources, messages: list[BaseMessage], n: int, reply: Reply, *,
+                 temperature: float | None = None, step: str | None = None,
+                 llm: BaseChatModel | None = None) -> list[str]:
     """``n`` completions at ``temperature`` (default: the run's, greedy) in ONE request
     (shared prefill), counted as one call. A server that returns fewer than ``n`` (one
     that ignores ``n``, as some OpenAI-compatible servers do) is asked for the rest in
-    parallel requests, each counted. ``step``: as for :func:`complete`.
+    parallel requests, each counted. ``step`` and ``llm``: as for :func:`complete`.
     """
-    texts = await _generate(ctx, messages, n, reply, temperature, step)
+    texts = await _generate(res, messages, n, reply, temperature, step, llm)
     if len(texts) < n:
-        more = await asyncio.gather(*(_generate(ctx, messages, 1, reply, temperature, step)
+        more = await asyncio.gather(*(_generate(res, messages, 1, reply, temperature, step, llm)
                                       for _ in range(n - len(texts))))
         texts += [t for batch in more for t in batch]
     return texts[:n]
 
 
-async def _generate(ctx: Context, messages: list[BaseMessage], n: int, reply: Reply,
-                    temperature: float | None, step: str | None) -> list[str]:
-    kwargs: dict[str, Any] = {"max_tokens": ctx.max_completion_tokens}
+async def _generate(res: Resources, messages: list[BaseMessage], n: int, reply: Reply,
+                    temperature: float | None, step: str | None,
+                    llm: BaseChatModel | None = None) -> list[str]:
+    kwargs: dict[str, Any] = {"max_tokens": res.settings.max_completion_tokens}
     if n > 1:
         kwargs["n"] = n
     if temperature is not None:
         kwargs["temperature"] = temperature
     config = ensure_config()  # the node's callbacks (tracing) follow the call
-    with ctx.telemetry.model_call(messages, kwargs) as call:
+    with res.telemetry.model_call(messages, kwargs) as call:
         tags = [*(config.get("tags") or []), *([f"lottery:{step}"] if step else [])]
-        result = await ctx.llm.agenerate([messages], callbacks=config.get("callbacks"),
+        result = await (llm or res.llm).agenerate([messages], callbacks=config.get("callbacks"),
                                          tags=tags, metadata=config.get("metadata"),
                                          **kwargs)
         generations = result.generations[0]
@@ -278,7 +281,7 @@ async def _generate(ctx: Context, messages: list[BaseMessage], n: int, reply: Re
 
 
 async def complete_structured(
-    ctx: Context, messages: list[BaseMessage], schema: type[M], *, allowance: int,
+    res: Resources, messages: list[BaseMessage], schema: type[M], *, allowance: int,
     json_schema: dict[str, Any] | None = None, max_tokens: int | None = None,
 ) -> tuple[M | None, Reply, str | None]:
     """Ask for ``schema``; parse tolerantly; repair once if ``allowance`` > 1.
@@ -288,12 +291,12 @@ async def complete_structured(
     last parse error.
     """
     schema_dict = json_schema or schema.model_json_schema()
-    reply = await complete(ctx, messages, json_schema=schema_dict, max_tokens=max_tokens)
+    reply = await complete(res, messages, json_schema=schema_dict, max_tokens=max_tokens)
     parsed, error = parse_structured(reply.text, schema)
     if parsed is None and allowance > 1:
         retry = [*messages, AIMessage(reply.text[:2000]),
                  HumanMessage(prompts.REPAIR.format(error=error))]
-        await complete(ctx, retry, json_schema=schema_dict, reply=reply, max_tokens=max_tokens)
+        await complete(res, retry, json_schema=schema_dict, reply=reply, max_tokens=max_tokens)
         reply.usage["repairs"] = reply.usage.get("repairs", 0) + 1
         parsed, error = parse_structured(reply.text, schema)
     return parsed, reply, error

@@ -13,6 +13,7 @@ from lottery.nodes.events import emit_answer
 from lottery.nodes.llm import complete, final_answer, fit, room, system_user
 from lottery.nodes.memory import remember
 from lottery.nodes.policy import POLICIES, merged_confidence
+from lottery.resources import Resources
 
 
 async def merge(task: Task, runtime: Runtime[Context]) -> dict[str, Any]:
@@ -23,7 +24,7 @@ async def merge(task: Task, runtime: Runtime[Context]) -> dict[str, Any]:
     shown = fit(lines, room(ctx, prompts.MERGE_SYSTEM, fixed), per_item=len("12. \n"))
     items = "\n".join(f"{i}. {line}" for i, line in enumerate(shown, start=1))
     user = prompts.MERGE_USER.format(items=items, question=problem["question"])
-    reply = await complete(ctx, system_user(prompts.MERGE_SYSTEM, user))
+    reply = await complete(Resources.of(ctx), system_user(prompts.MERGE_SYSTEM, user))
     usage = dict(reply.usage)
     answer = final_answer(reply.text)
     if not answer:  # an empty merge would lose the sub-answers: keep them instead

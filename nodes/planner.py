@@ -12,25 +12,30 @@ from lottery.nodes import prompts
 from lottery.nodes.events import emit_decision
 from lottery.nodes.llm import complete_structured, fit, room, system_user
 from lottery.nodes.schemas import PlannerDecision, planner_json_schema
+from lottery.resources import Resources
 
 PLANNER_MAX_TOKENS = 256
 """A decision with six sub-questions fits; more is a model rambling inside its JSON."""
 
 
 async def planner(task: Task, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Ask the model for a structured decision and apply it to the tree."""
+    """Ask the model for a structured decision and apply it to the tree.
+
+    Uses the run's model, its tool set (offered as tools) and its knowledge base (offered
+    when it holds documents)."""
     ctx, problem = runtime.context, task["problem"]
+    res = Resources.of(ctx)
     allow_divide = problem["depth"] < task.get("max_depth", ctx.max_depth)
     divide_only = problem.get("rung") == "divide"  # a policy's divide rung
-    has_tools = len(ctx.registry) > 0 and not divide_only
-    has_knowledge = await ctx.has_knowledge(task.get("knowledge_base")) and not divide_only
+    has_tools = len(res.registry) > 0 and not divide_only
+    has_knowledge = await res.has_knowledge(task.get("knowledge_base")) and not divide_only
     system = prompts.DIVIDE_SYSTEM.format(max_fanout=ctx.max_fanout) if divide_only else \
         prompts.PLANNER_SYSTEM.format(
         retrieve_line=prompts.PLANNER_RETRIEVE_LINE if has_knowledge else "",
         tool_line=prompts.PLANNER_TOOL_LINE if has_tools else "",
         max_fanout=ctx.max_fanout,
-        resources=_resources(ctx, has_tools, task.get("knowledge_base"), has_knowledge),
-        examples=_examples(ctx, allow_divide, has_knowledge),
+        resources=_resources(res, has_tools, task.get("knowledge_base"), has_knowledge),
+        examples=_examples(res, allow_divide, has_knowledge),
     )
     goal_line = ""
     if problem["depth"]:  # the root question, shortened to fit the window: it is background
@@ -40,7 +45,7 @@ async def planner(task: Task, runtime: Runtime[Context]) -> dict[str, Any]:
     messages = system_user(
         system, prompts.PLANNER_USER.format(goal_line=goal_line, question=problem["question"]))
     decision, reply, error = await complete_structured(
-        ctx, messages, PlannerDecision, allowance=task["allowance"],
+        res, messages, PlannerDecision, allowance=task["allowance"],
         json_schema=planner_json_schema(allow_divide=allow_divide, tools=has_tools,
                                         max_fanout=ctx.max_fanout, retrieve=has_knowledge,
                                         divide_only=divide_only),
@@ -51,7 +56,7 @@ async def planner(task: Task, runtime: Runtime[Context]) -> dict[str, Any]:
         usage["fallbacks"] = usage.get("fallbacks", 0) + 1
         updates = {problem["id"]: _solve(problem, f"planner output unusable ({error}): solving directly")}
     else:
-        updates = apply_decision(problem, decision, ctx, allow_divide=allow_divide,
+        updates = apply_decision(problem, decision, res, allow_divide=allow_divide,
                                  allow_retrieve=has_knowledge)
     if divide_only and updates[problem["id"]].get("decision") != "divide":
         # no usable split: back in doubt with the answers it had; the ladder goes on
@@ -64,11 +69,11 @@ async def planner(task: Task, runtime: Runtime[Context]) -> dict[str, Any]:
 
 
 def apply_decision(
-    problem: Problem, decision: PlannerDecision, ctx: Context, *, allow_divide: bool,
+    problem: Problem, decision: PlannerDecision, res: Resources, *, allow_divide: bool,
     allow_retrieve: bool,
 ) -> dict[str, dict[str, Any]]:
     """Tree updates for a decision; impossible decisions become a direct solve."""
-    pid = problem["id"]
+    ctx, pid = res.settings, problem["id"]
     reason = decision.reason.strip()
     if decision.action == "retrieve" and not allow_retrieve:
         return {pid: _solve(problem, "the knowledge base is empty: solving directly")}
@@ -76,7 +81,7 @@ def apply_decision(
         query = (decision.query or "").strip() or problem["question"]
         return {pid: {"decision": "retrieve", "reason": reason, "query": query, "status": "retrieve"}}
     if decision.action == "tool":
-        if not decision.tool or decision.tool not in ctx.registry:
+        if not decision.tool or decision.tool not in res.registry:
             return {pid: _solve(problem, f"unknown tool {decision.tool!r}: solving directly")}
         args = decision.tool_input or {}
         call = {"name": decision.tool, "args": args.get("__text__", args)}
@@ -112,18 +117,19 @@ def _solve(problem: Problem, reason: str) -> dict[str, Any]:
     return {"decision": "solve", "reason": reason, "status": "solve"}
 
 
-def _examples(ctx: Context, allow_divide: bool, has_knowledge: bool) -> str:
+def _examples(res: Resources, allow_divide: bool, has_knowledge: bool) -> str:
     shown = ["solve", *(["retrieve"] if has_knowledge else []),
-             *(t for t in ctx.registry.names() if t in prompts.PLANNER_EXAMPLES)]
+             *(t for t in res.registry.names() if t in prompts.PLANNER_EXAMPLES)]
     if allow_divide:
         shown.append("divide")
     return "\n".join(prompts.PLANNER_EXAMPLES[k] for k in shown)
 
 
-def _resources(ctx: Context, has_tools: bool, knowledge_base: str | None,
+def _resources(res: Resources, has_tools: bool, knowledge_base: str | None,
                has_knowledge: bool) -> str:
+    ctx = res.settings
     about = f" ({ctx.knowledge_description})" if ctx.knowledge_description else ""
     lines = [f"Knowledge base: {knowledge_base or ctx.knowledge_base!r}{about}."] if has_knowledge else []
     if has_tools:
-        lines.append("Tools:\n" + ctx.registry.describe())
+        lines.append("Tools:\n" + res.registry.describe())
     return "".join(f"{line}\n" for line in lines)

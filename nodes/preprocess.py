@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 from langchain_core.embeddings import Embeddings
 
-from lottery.core.context import Context
 from lottery.core.state import Evidence, Problem
 from lottery.errors import InputError
+from lottery.resources import Resources
 from lottery.stores.embedded import EmbeddedKnowledgeBase
 from lottery.stores.ingest import splitter
 from lottery.stores.knowledge import Document, SearchMode
@@ -101,15 +101,16 @@ async def select_context(
     return Selection([(i, pieces[i]) for i in sorted(chosen)], len(pieces), retrieved=True)
 
 
-async def attach_context(root: Problem, context: str, ctx: Context) -> Problem:
+async def attach_context(root: Problem, context: str, res: Resources) -> Problem:
     """The root problem with the relevant pieces of ``context`` as evidence, to be solved.
 
     A question that comes with its own context is about that context, so it goes
     straight to ``solve`` (the planner would look in the knowledge base instead).
     """
-    selection = await select_context(root["question"], context, budget_tokens=ctx.context_budget,
-                                     embeddings=ctx.embedder,
-                                     mode=ctx.search_mode)  # type: ignore[arg-type]
+    selection = await select_context(root["question"], context,
+                                     budget_tokens=res.settings.context_budget,
+                                     embeddings=res.embedder,
+                                     mode=res.settings.search_mode)  # type: ignore[arg-type]
     how = (f"{len(selection.pieces)} of {selection.total} pieces retrieved" if selection.retrieved
            else "given in full")
     return {**root, "evidence": root["evidence"] + selection.evidence(), "decision": "solve",

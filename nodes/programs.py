@@ -14,12 +14,14 @@ import asyncio
 import re
 from dataclasses import dataclass, field
 
+from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
 from lottery.core.context import Context
 from lottery.nodes import prompts
 from lottery.nodes.llm import Reply, complete, fit, majority, room, sample
-from lottery.tools.registry import ToolRegistry, ToolResult
+from lottery.resources import Resources
+from lottery.tools.registry import ToolResult
 
 _FENCE = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)(?:```|\Z)", re.S | re.I)
 ARG_NAME = {"python": "code", "logic": "program"}
@@ -83,13 +85,14 @@ def extract_code(text: str) -> str | None:
 
 
 async def run_programs(
-    ctx: Context, tool: str, question: str, related: list[dict[str, str]], *, allowance: int,
-    samples: int | None = None, greedy: bool = True,
+    res: Resources, tool: str, question: str, related: list[dict[str, str]], *, allowance: int,
+    samples: int | None = None, greedy: bool = True, llm: BaseChatModel | None = None,
 ) -> ProgramOutcome:
     """Write ``samples`` programs for ``tool`` (default ``program_samples``: one greedy, the
     rest sampled; ``greedy=False``: all sampled), run them, vote; fix once on failure if
-    allowed."""
-    registry: ToolRegistry = ctx.registry
+    allowed. Uses the run's model (``llm`` instead: the delegate's) and its tool set (the
+    sandboxed program tools)."""
+    ctx, registry = res.settings, res.registry
     messages = program_messages(ctx, tool, question, related)
     outcome = ProgramOutcome(answer=None, program=None)
     total = ctx.program_samples if samples is None else samples
@@ -98,9 +101,9 @@ async def run_programs(
     # vote breaks ties in favour of the first run, so the greedy program decides ties.
     # Both requests share the prompt, which a server with prefix caching prefills once.
     batches = await asyncio.gather(
-        *([sample(ctx, messages, 1, outcome.reply, step="program")] if greedy else []),
-        *([sample(ctx, messages, sampled, outcome.reply, temperature=ctx.program_temperature,
-                  step="program")]
+        *([sample(res, messages, 1, outcome.reply, step="program", llm=llm)] if greedy else []),
+        *([sample(res, messages, sampled, outcome.reply, temperature=ctx.program_temperature,
+                  step="program", llm=llm)]
           if sampled > 0 else []))
     texts = [t for batch in batches for t in batch]
     programs = [c for c in (extract_code(t) for t in texts) if c]
@@ -113,7 +116,7 @@ async def run_programs(
         bad = failed.args[ARG_NAME[tool]] if failed else (texts[0] if texts else "")
         fix = [*messages, AIMessage(f"```python\n{bad}\n```"),
                HumanMessage(prompts.PROGRAM_FIX.format(error=error))]
-        await complete(ctx, fix, reply=outcome.reply, step="program")
+        await complete(res, fix, reply=outcome.reply, step="program", llm=llm)
         outcome.reply.usage["repairs"] = outcome.reply.usage.get("repairs", 0) + 1
         code = extract_code(outcome.reply.text)
         if code:

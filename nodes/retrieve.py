@@ -8,13 +8,14 @@ from langgraph.runtime import Runtime
 
 from lottery.core.context import Context
 from lottery.core.state import Evidence, Task
+from lottery.resources import Resources
 
 
 async def retrieve(task: Task, runtime: Runtime[Context]) -> dict[str, Any]:
     """Search with the planner's query and attach the hits as evidence."""
     ctx, problem = runtime.context, task["problem"]
     query = problem["query"] or problem["question"]
-    kb = ctx.kb_for(task.get("knowledge_base"))
+    kb = Resources.of(ctx).kb_for(task.get("knowledge_base"))
     hits = await kb.asearch(query, k=ctx.top_k, mode=ctx.search_mode)  # type: ignore[arg-type]
     source = f"kb:{kb.name}"
     evidence: list[Evidence] = [

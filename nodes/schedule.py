@@ -27,6 +27,7 @@ from lottery.nodes.events import emit_answer, emit_decision
 from lottery.nodes.memory import memorize_answer, recall_answer
 from lottery.nodes.policy import POLICIES, Policy, first_step, give_up, next_step, resolve
 from lottery.nodes.preprocess import attach_context
+from lottery.resources import Resources
 
 ROOT = "0"
 _REF = re.compile(r"#(\d+)")
@@ -94,9 +95,13 @@ def run_id_of(config: RunnableConfig) -> str:
 
 
 async def schedule(state: State, runtime: Runtime[Context], config: RunnableConfig) -> dict[str, Any]:
-    """Apply the model-free rules to the tree; see the module docstring."""
+    """Apply the model-free rules to the tree; see the module docstring.
+
+    Uses the run's settings and, of its resources, the knowledge base (is it empty?), the
+    embeddings (a long context) and whether a delegate is configured."""
     ctx = runtime.context
-    await ctx.aprepare()
+    res = Resources.of(ctx)
+    await res.aprepare()
     lim = limits(state, ctx)  # on the first step: fails before any model call on a bad override
     problems = state.get("problems") or {}
     updates: dict[str, dict[str, Any]] = {}
@@ -105,10 +110,10 @@ async def schedule(state: State, runtime: Runtime[Context], config: RunnableConf
         question = validate_question(state.get("question"), ctx.max_input_chars)
         problems = {ROOT: new_problem(ROOT, question)}
         if state.get("context"):  # retrieval from the prompt: keep the relevant pieces
-            problems = {ROOT: await attach_context(problems[ROOT], state["context"], ctx)}
+            problems = {ROOT: await attach_context(problems[ROOT], state["context"], res)}
         updates[ROOT] = dict(problems[ROOT])
         policy = resolve(ctx.policy, question,
-                         has_knowledge=await ctx.has_knowledge(lim.knowledge_base))
+                         has_knowledge=await res.has_knowledge(lim.knowledge_base))
         out.update(run_id=run_id_of(config), answer=None, best_effort=False, stop_reason=None,
                    confidence=None, policy=policy.name)
     else:
@@ -142,7 +147,7 @@ async def schedule(state: State, runtime: Runtime[Context], config: RunnableConf
                     emit_decision(runtime, p, updates)
             elif p["status"] == "doubt":  # the answer failed its check: the next rung
                 step = next_step(policy, p, can_divide=p["depth"] < lim.max_depth,
-                                 can_delegate=ctx.can_delegate,
+                                 can_delegate=res.can_delegate,
                                  calls_left=_budget_left(state, ctx)[0])
                 updates.setdefault(p["id"], {}).update(step)
                 emit_decision(runtime, p, updates)

@@ -30,6 +30,7 @@ from lottery.nodes.memory import remember
 from lottery.nodes.policy import POLICIES, Policy, accepted, score
 from lottery.nodes.programs import ARG_NAME, ProgramOutcome, run_programs
 from lottery.nodes.schemas import ShortAnswer
+from lottery.resources import Resources
 
 _MAX_EVIDENCE_CHARS = 1500
 _MARK = 8
@@ -44,8 +45,12 @@ async def solve(task: Task, runtime: Runtime[Context]) -> dict[str, Any]:
     delegate model answers); the candidates are scored and the answer is accepted or put
     in doubt. Under the ``planner`` policy: one answer (voted on over ``solve_samples``,
     checked against executed programs with ``solve_check``).
+
+    Uses the run's model (the delegate's on the ``delegate`` rung) and its tool set (the
+    program check).
     """
     ctx, problem = runtime.context, task["problem"]
+    res = Resources.of(ctx)
     policy = POLICIES[task.get("policy") or "planner"]
     if not policy.planner and problem.get("rung") != "final":
         # Every rung answers from the knowledge read, never from the problem's own check
@@ -61,20 +66,20 @@ async def solve(task: Task, runtime: Runtime[Context]) -> dict[str, Any]:
     messages = solve_messages(ctx, problem, task["related"])
     reply, extra = Reply(), {}
     # no check when the tool is not in the tool set C (e.g. `--ablate tools`)
-    check = ctx.solve_check if ctx.solve_check and ctx.solve_check in ctx.registry else ""
+    check = ctx.solve_check if ctx.solve_check and ctx.solve_check in res.registry else ""
     if check:
         answers, outcome = await asyncio.gather(
-            _answers(ctx, messages, reply),
-            run_programs(ctx, check, problem["question"], task["related"],
+            _answers(res, messages, reply),
+            run_programs(res, check, problem["question"], task["related"],
                          allowance=task["allowance"]))
         answer, extra = _checked(problem, check, answers, outcome)
         reply.usage = add_usage(reply.usage, outcome.reply.usage)
     elif ctx.solve_samples > 1:
-        answers = await _answers(ctx, messages, reply)
+        answers = await _answers(res, messages, reply)
         voted = majority(answers)
         answer = answers[voted[0] if voted else 0]  # a tie goes to the greedy reply
     else:
-        reply = await complete(ctx, messages)
+        reply = await complete(res, messages)
         answer = final_answer(reply.text)
     update = {"answer": answer, "status": "done",
               "calls": problem["calls"] + reply.usage["calls"], **extra}
@@ -88,19 +93,28 @@ async def _climb(task: Task, runtime: Runtime[Context], policy: Policy,
                  messages: list[BaseMessage]) -> dict[str, Any]:
     """One rung of the policy's ladder: new candidates, scored; accepted or in doubt."""
     ctx, problem = runtime.context, task["problem"]
+    res = Resources.of(ctx)
     rung = problem.get("rung") or "attempt"
     reply, found = Reply(), []
     if rung == "delegate":
-        text = (await complete(ctx, messages, llm=ctx.delegate_llm, reply=reply)).text
-        found.append(Candidate(answer=final_answer(text), kind="delegate",
+        if ctx.delegate_strategy == "pal" and policy.check == "python" \
+                and "python" in res.registry:  # one program of the delegate's, executed
+            outcome = await run_programs(res, "python", problem["question"], task["related"],
+                                         allowance=task["allowance"], samples=1,
+                                         llm=res.delegate_llm)
+            reply, answer = outcome.reply, outcome.answer or ""
+        else:
+            text = (await complete(res, messages, llm=res.delegate_llm, reply=reply)).text
+            answer = final_answer(text)
+        found.append(Candidate(answer=answer, kind="delegate",
                                model=ctx.delegate_model or "delegate"))
         reply.usage.update(delegate_calls=reply.usage["calls"],
                            delegate_prompt_tokens=reply.usage["prompt_tokens"],
                            delegate_completion_tokens=reply.usage["completion_tokens"])
         if policy.short_answers and task["allowance"] >= 2:  # shortened by the run's model
-            found = await shorten(ctx, problem["question"], found, reply)
+            found = await shorten(res, problem["question"], found, reply)
     else:
-        found = await _new_candidates(task, ctx, policy, messages, reply,
+        found = await _new_candidates(task, res, policy, messages, reply,
                                       n=policy.extra_samples if rung == "samples" else 1)
     candidates = [*(problem.get("candidates") or []), *found]
     verdict = score(candidates, policy.answer_kind, checked=policy.check != "none")
@@ -129,19 +143,19 @@ def _is_check(evidence: Evidence) -> bool:
     return evidence.get("ref") == CHECK_REF
 
 
-async def _new_candidates(task: Task, ctx: Context, policy: Policy,
+async def _new_candidates(task: Task, res: Resources, policy: Policy,
                           messages: list[BaseMessage], reply: Reply, *, n: int) -> list[Candidate]:
     """``n`` reasoned answers (greedy when ``n`` is 1, else sampled in one request), with as
     many executed programs when the policy checks with one, and the passages check."""
-    problem = task["problem"]
+    ctx, problem = res.settings, task["problem"]
     tool = policy.check if policy.check in ARG_NAME else ""  # a program tool checks
     # no program check without the tool (`--ablate tools`), or when the budget leaves this
     # task one call (its allowance): the answer then stays unchecked
-    tool = tool if tool in ctx.registry and task["allowance"] >= 2 else ""
-    words = sample(ctx, messages, n, reply, temperature=None if n == 1 else ctx.solve_temperature)
+    tool = tool if tool in res.registry and task["allowance"] >= 2 else ""
+    words = sample(res, messages, n, reply, temperature=None if n == 1 else ctx.solve_temperature)
     if tool:
         texts, outcome = await asyncio.gather(words, run_programs(
-            ctx, tool, problem["question"], task["related"], allowance=1, samples=n,
+            res, tool, problem["question"], task["related"], allowance=1, samples=n,
             greedy=n == 1))
         reply.usage = add_usage(reply.usage, outcome.reply.usage)
         executed = [r.output.strip() for r in outcome.runs if r.ok]
@@ -149,7 +163,7 @@ async def _new_candidates(task: Task, ctx: Context, policy: Policy,
         texts, executed = await words, []
     found = [Candidate(answer=final_answer(t), kind="words", model=ctx.model) for t in texts]
     if policy.short_answers and task["allowance"] >= 2:
-        found = await shorten(ctx, problem["question"], found, reply)
+        found = await shorten(res, problem["question"], found, reply)
     found += [Candidate(answer=e, kind="program", model=ctx.model) for e in executed]
     if policy.check == "passages":
         found += [Candidate(answer=c["answer"], kind="passages") for c in found
@@ -163,7 +177,7 @@ SHORTEN_OVER_WORDS = 4
 a name or a date is not)."""
 
 
-async def shorten(ctx: Context, question: str, found: list[Candidate],
+async def shorten(res: Resources, question: str, found: list[Candidate],
                   reply: Reply) -> list[Candidate]:
     """Each long answer reduced to the answer alone by a JSON-schema constrained call of the
     run's model (in parallel, counted in ``reply``); kept as it is when the reply is not a
@@ -172,7 +186,7 @@ async def shorten(ctx: Context, question: str, found: list[Candidate],
     if not long:
         return found
     replies = await asyncio.gather(*(complete(
-        ctx, system_user(prompts.SHORT_SYSTEM, prompts.SHORT_USER.format(
+        res, system_user(prompts.SHORT_SYSTEM, prompts.SHORT_USER.format(
             question=question, answer=found[i]["answer"][:600])),
         json_schema=ShortAnswer.json_schema(), max_tokens=48, step="short") for i in long))
     shortened = list(found)
@@ -207,15 +221,16 @@ def echoes_question(answer: str, question: str) -> bool:
     return len(key) > 2 and key in text and not _CHOICE.search(question)
 
 
-async def _answers(ctx: Context, messages: list[BaseMessage], reply: Reply) -> list[str]:
+async def _answers(res: Resources, messages: list[BaseMessage], reply: Reply) -> list[str]:
     """The final answers of one greedy reply and ``solve_samples - 1`` sampled ones.
 
     The samples go in one request (shared prefill), sent together with the greedy one;
     the greedy answer comes first, so votes that tie go to the model's single best guess.
     """
-    requests = [sample(ctx, messages, 1, reply)]
+    ctx = res.settings
+    requests = [sample(res, messages, 1, reply)]
     if ctx.solve_samples > 1:
-        requests.append(sample(ctx, messages, ctx.solve_samples - 1, reply,
+        requests.append(sample(res, messages, ctx.solve_samples - 1, reply,
                                temperature=ctx.solve_temperature))
     batches = await asyncio.gather(*requests)
     return [final_answer(t) for batch in batches for t in batch]

@@ -21,20 +21,21 @@ from lottery.nodes import prompts
 from lottery.nodes.llm import Reply, complete, extract_json_object, system_user
 from lottery.nodes.memory import remember
 from lottery.nodes.programs import ARG_NAME, run_programs
+from lottery.resources import Resources
 
 
 async def tool(task: Task, runtime: Runtime[Context]) -> dict[str, Any]:
     """Run the planner's tool call (a program tool writes its program first)."""
-    problem = task["problem"]
+    problem, res = task["problem"], Resources.of(runtime.context)
     name = (problem["tool_call"] or {}).get("name", "")
-    if name in ARG_NAME and name in runtime.context.registry:
+    if name in ARG_NAME and name in res.registry:
         return await _program_tool(task, runtime, name)
-    return await _plain_tool(task, runtime.context)
+    return await _plain_tool(task, res)
 
 
 async def _program_tool(task: Task, runtime: Runtime[Context], name: str) -> dict[str, Any]:
     problem = task["problem"]
-    out = await run_programs(runtime.context, name, problem["question"], task["related"],
+    out = await run_programs(Resources.of(runtime.context), name, problem["question"], task["related"],
                              allowance=task["allowance"])
     candidates = [{"ok": r.ok, "answer": r.output if r.ok else None, "error": r.error}
                   for r in out.runs]
@@ -59,12 +60,12 @@ async def _program_tool(task: Task, runtime: Runtime[Context], name: str) -> dic
     return {"problems": {problem["id"]: update}, "usage": out.reply.usage}
 
 
-async def _plain_tool(task: Task, ctx: Context) -> dict[str, Any]:
+async def _plain_tool(task: Task, res: Resources) -> dict[str, Any]:
     """Validate the planner's call (asking the model once for arguments if they fail), run it."""
     problem = task["problem"]
     call = dict(problem["tool_call"] or {})
     name, args = call.get("name", ""), call.get("args")
-    registry = ctx.registry
+    registry = res.registry
     reply = Reply()
     try:
         try:
@@ -79,7 +80,7 @@ async def _plain_tool(task: Task, ctx: Context) -> dict[str, Any]:
                 ),
                 f"Question: {problem['question']}\n(The first arguments failed: {first_error})",
             )
-            await complete(ctx, messages, json_schema=registry.args_schema(name), reply=reply)
+            await complete(res, messages, json_schema=registry.args_schema(name), reply=reply)
             args = registry.validate(name, extract_json_object(reply.text))
         result = await registry.arun(name, args)
         call.update(args=args, result=result.as_dict())

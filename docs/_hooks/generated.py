@@ -2,6 +2,8 @@
 
 - ``<!-- settings-table -->`` (docs/configuration.md): one row per setting of
   ``lottery.core.context.Context`` (name, environment variable, default, description);
+- ``<!-- resources-table -->`` (docs/configuration.md): one row per object a Python caller
+  may inject (the fields of ``lottery.resources.Resources``);
 - ``<!-- errors-table -->`` (docs/errors.md): one row per class of ``lottery.errors``
   (class, code, parent, CLI exit status, meaning).
 """
@@ -11,20 +13,31 @@ from __future__ import annotations
 from dataclasses import MISSING, fields
 from typing import Any
 
-MARKERS = {"<!-- settings-table -->": "settings_table", "<!-- errors-table -->": "errors_table"}
+MARKERS = {"<!-- settings-table -->": "settings_table",
+           "<!-- resources-table -->": "resources_table",
+           "<!-- errors-table -->": "errors_table"}
 
 
 def settings_table() -> str:
-    from lottery.core.context import INJECTED_FIELDS, Context
+    from lottery.core.context import Context
 
     rows = ["| setting | environment variable | default | what it does |", "|---|---|---|---|"]
     for f in fields(Context):
-        if f.name in INJECTED_FIELDS or f.name.startswith("_"):
-            continue
         default = f.default if f.default is not MISSING else "(computed)"
         shown = "empty" if default in ("", None) else f"`{default}`"
         text = str(f.metadata.get("description", "")).replace("|", "\\|").replace("\n", " ")
         rows.append(f"| `{f.name}` | `LOTTERY_{f.name.upper()}` | {shown} | {text} |")
+    return "\n".join(rows)
+
+
+def resources_table() -> str:
+    from lottery.resources import Resources
+
+    rows = ["| keyword | what it replaces |", "|---|---|"]
+    for f in fields(Resources):
+        if f.name in Resources.INJECTABLE:
+            text = str(f.metadata.get("description", "")).replace("|", "\\|")
+            rows.append(f"| `{f.name}` | {text} |")
     return "\n".join(rows)
 
 

@@ -34,6 +34,7 @@ from lottery.core.state import Task, Usage, new_problem
 from lottery.nodes import prompts
 from lottery.nodes.llm import complete, final_answer, system_user
 from lottery.nodes.planner import planner
+from lottery.resources import Resources
 from lottery.stores.knowledge import Document, InMemoryKnowledgeBase
 from lottery.tools.registry import ToolRegistry
 
@@ -73,7 +74,7 @@ def filler_sentences(n: int, rng: random.Random) -> list[str]:
             f"{rng.choice(_WHEN)}." for _ in range(n)]
 
 
-async def probe_long_prompt(ctx: Context, rng: random.Random) -> list[Awaitable[Check]]:
+async def probe_long_prompt(res: Resources, rng: random.Random) -> list[Awaitable[Check]]:
     """A passphrase hidden at several depths of a 1.5k-3k token prompt."""
     sentences = filler_sentences(400, rng)
     cases = []
@@ -86,7 +87,7 @@ async def probe_long_prompt(ctx: Context, rng: random.Random) -> list[Awaitable[
                     "Reply with the passphrase only.")
 
         async def run(q: str = question, s: str = secret, name: str = f"{tokens}tok@{depth}") -> Check:
-            reply = await complete(ctx, system_user(prompts.DIRECT_SYSTEM, q), max_tokens=32)
+            reply = await complete(res, system_user(prompts.DIRECT_SYSTEM, q), max_tokens=32)
             got = final_answer(reply.text)
             return Check("long_prompt_retrieval", name, normalize_answer(s) in normalize_answer(got),
                          s, got, reply.usage)
@@ -98,11 +99,11 @@ async def probe_long_prompt(ctx: Context, rng: random.Random) -> list[Awaitable[
 # -- 2 and 3. the planner: tool choice and decomposition ---------------------------------
 
 
-async def _plan(ctx: Context, question: str) -> tuple[dict[str, dict[str, Any]], Usage]:
+async def _plan(res: Resources, question: str) -> tuple[dict[str, dict[str, Any]], Usage]:
     """The framework's own planner node on a root problem: its tree updates and usage."""
     task = Task(run_id="abilities", goal=question, problem=new_problem("0", question),
                 related=[], allowance=2)
-    out = await planner(task, Runtime(context=ctx))
+    out = await planner(task, Runtime(context=res.settings))
     return out["problems"], out["usage"]
 
 
@@ -125,10 +126,12 @@ COMPANY_DOCS = (
 its knowledge base holds documents."""
 
 
-async def probe_tool_choice(ctx: Context, rng: random.Random) -> list[Awaitable[Check]]:
+async def probe_tool_choice(res: Resources, rng: random.Random) -> list[Awaitable[Check]]:
     """The planner's action (and tool) for questions whose right choice is clear."""
-    with_docs = replace(ctx, knowledge=InMemoryKnowledgeBase("company", list(COMPANY_DOCS)),
-                        knowledge_description="the company's staff handbook and incident reports")
+    with_docs = replace(
+        res, knowledge=InMemoryKnowledgeBase("company", list(COMPANY_DOCS)),
+        settings=replace(res.settings, knowledge_description="the company's staff handbook "
+                         "and incident reports"))
 
     async def run(question: str, expected: str) -> Check:
         updates, usage = await _plan(with_docs, question)
@@ -153,10 +156,10 @@ DECOMPOSITION_CASES = (
 )
 
 
-async def probe_decomposition(ctx: Context, rng: random.Random) -> list[Awaitable[Check]]:
+async def probe_decomposition(res: Resources, rng: random.Random) -> list[Awaitable[Check]]:
     """The planner divides multi-part questions into sub-questions that cover every part."""
     async def run(question: str, parts: tuple[tuple[str, ...], ...], chained: bool) -> Check:
-        updates, usage = await _plan(ctx, question)
+        updates, usage = await _plan(res, question)
         root = updates["0"]
         if root.get("decision") != "divide":
             got: Any = "unparsable" if usage.get("fallbacks") else root.get("decision")
@@ -205,7 +208,7 @@ def _random_value(rng: random.Random) -> str:
     return "-".join("".join(rng.choice(alphabet) for _ in range(4)) for _ in range(4))
 
 
-async def probe_memory(ctx: Context, rng: random.Random) -> list[Awaitable[Check]]:
+async def probe_memory(res: Resources, rng: random.Random) -> list[Awaitable[Check]]:
     """Write a random value, copy it to another key, read it back: each step must be exact."""
     cases = []
     for n in range(3):
@@ -225,12 +228,12 @@ async def probe_memory(ctx: Context, rng: random.Random) -> list[Awaitable[Check
                 memory.clear()  # each operation is checked on its own, from the right state
                 memory.update(before[step])
                 messages = system_user(system, prompts.MEMORY_OP_USER.format(instruction=instruction))
-                reply = await complete(ctx, messages, max_tokens=96)
+                reply = await complete(res, messages, max_tokens=96)
                 output = await _run_memory_call(registry, reply.text)
                 if step == "read":
                     recall = system_user(system, prompts.MEMORY_RECALL_USER.format(
                         tool="memory_read", output=output))
-                    await complete(ctx, recall, max_tokens=48, reply=reply)
+                    await complete(res, recall, max_tokens=48, reply=reply)
                     got: Any = final_answer(reply.text)
                     ok = got.strip().strip("\"'`") == value
                 else:
@@ -259,7 +262,7 @@ async def _run_memory_call(registry: ToolRegistry, text: str) -> str:
 # -- 5. reasoning over a long working memory ---------------------------------------------
 
 
-async def probe_working_memory(ctx: Context, rng: random.Random) -> list[Awaitable[Check]]:
+async def probe_working_memory(res: Resources, rng: random.Random) -> list[Awaitable[Check]]:
     """The merge step over 16 sub-results: sums, a difference, a maximum, a count."""
     names = [f"warehouse {c}" for c in "ABCDEFGHJKLMNPQR"]
     crates = {n: rng.randint(12, 95) for n in names}
@@ -276,7 +279,7 @@ async def probe_working_memory(ctx: Context, rng: random.Random) -> list[Awaitab
 
     async def run(question: str, expected: Any) -> Check:
         user = prompts.MERGE_USER.format(items=items, question=question)
-        reply = await complete(ctx, system_user(prompts.MERGE_SYSTEM, user))
+        reply = await complete(res, system_user(prompts.MERGE_SYSTEM, user))
         got = final_answer(reply.text)
         if isinstance(expected, int):
             ok = numeric_match(got, float(expected)).correct
@@ -287,7 +290,7 @@ async def probe_working_memory(ctx: Context, rng: random.Random) -> list[Awaitab
     return [run(q, e) for q, e in questions]
 
 
-PROBES: dict[str, Callable[[Context, random.Random], Awaitable[list[Awaitable[Any]]]]] = {
+PROBES: dict[str, Callable[[Resources, random.Random], Awaitable[list[Awaitable[Any]]]]] = {
     "long_prompt_retrieval": probe_long_prompt,
     "tool_choice": probe_tool_choice,
     "decomposition": probe_decomposition,
@@ -296,7 +299,7 @@ PROBES: dict[str, Callable[[Context, random.Random], Awaitable[list[Awaitable[An
 }
 
 
-async def run_abilities(ctx: Context, *, concurrency: int = 8, seed: int = 7,
+async def run_abilities(res: Resources, *, concurrency: int = 8, seed: int = 7,
                         only: tuple[str, ...] = ()) -> dict[str, Any]:
     """Run the probes; a score per ability and an overall verdict."""
     rng = random.Random(seed)
@@ -306,7 +309,7 @@ async def run_abilities(ctx: Context, *, concurrency: int = 8, seed: int = 7,
     for name in ABILITIES:
         if only and name not in only:
             continue
-        pending.extend(await PROBES[name](ctx, rng))
+        pending.extend(await PROBES[name](res, rng))
 
     async def limited(aw: Awaitable[Any]) -> Any:
         async with sem:
@@ -316,7 +319,7 @@ async def run_abilities(ctx: Context, *, concurrency: int = 8, seed: int = 7,
     checks: list[Check] = []
     for r in results:
         checks.extend(r if isinstance(r, list) else [r])
-    return _report(checks, ctx, time.perf_counter() - start)
+    return _report(checks, res.settings, time.perf_counter() - start)
 
 
 def _report(checks: list[Check], ctx: Context, wall: float) -> dict[str, Any]:

@@ -21,7 +21,7 @@ def abilities(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Score a model on the five abilities Algorithm 1 relies on, with a verdict."""
-    from lottery.api import make_context
+    from lottery.api import make_resources
     from lottery.bench.abilities import ABILITIES
     from lottery.errors import ConfigurationError
 
@@ -29,10 +29,10 @@ def abilities(
     bad = [o for o in only if o not in ABILITIES]
     if bad:
         raise ConfigurationError(f"unknown ability {bad[0]!r} (choose from {', '.join(ABILITIES)})")
-    ctx = make_context(model=model, base_url=base_url)
-    ctx.llm  # noqa: B018 - fail fast without a server setting
-    with Console(stderr=True).status(f"probing {ctx.model} ..."):
-        report = asyncio.run(_run(ctx, concurrency, tuple(only)))
+    res = make_resources(model=model, base_url=base_url)
+    res.llm  # noqa: B018 - fail fast without a server setting
+    with Console(stderr=True).status(f"probing {res.settings.model} ..."):
+        report = asyncio.run(_run(res, concurrency, tuple(only)))
     if as_json:
         print_json(report)
         return
@@ -49,7 +49,7 @@ def abilities(
               f"{u['prompt_tokens'] + u['completion_tokens']} tokens, {u['wall_time_s']}s)")
 
 
-async def _run(ctx: Any, concurrency: int, only: tuple[str, ...]) -> dict[str, Any]:
+async def _run(res: Any, concurrency: int, only: tuple[str, ...]) -> dict[str, Any]:
     from lottery.bench.abilities import run_abilities
 
-    return await run_abilities(ctx, concurrency=concurrency, only=only)
+    return await run_abilities(res, concurrency=concurrency, only=only)

@@ -20,10 +20,11 @@ app = typer.Typer(help="List the tools of C, or run one outside any graph.", no_
 
 def _registry(web_search: bool) -> ToolRegistry:
     from lottery.core.context import Context
+    from lottery.resources import Resources
 
-    ctx = Context(web_search=web_search) if web_search else Context()
+    res = Resources(settings=Context(web_search=web_search) if web_search else Context())
     # Outside a graph the memory tools get a fresh in-memory store of their own.
-    return default_registry(knowledge=ctx.kb, store=InMemoryStore(), web_search=ctx.web_search)
+    return default_registry(knowledge=res.kb, store=InMemoryStore(), web_search=web_search)
 
 
 @app.command("list")

@@ -15,12 +15,12 @@ The trace of one Algorithm 1 run::
 
 A problem lives through several supersteps, and graph state must stay
 serialisable, so live spans never enter the state: they stay in the
-:class:`Telemetry` object of the run's context (``ctx.telemetry``, built once
-per :class:`~lottery.core.context.Context`), keyed by run id and problem id.
+:class:`Telemetry` object of the run (``Resources.telemetry``, built once per run,
+``lottery/resources.py``), keyed by run id and problem id.
 Problem spans are parented by id (``0.2.1`` under ``0.2``), which is why
 parallel ``Send`` branches land in the right place.
 
-The tracer and meter come from the context's injected ``tracer_provider`` /
+The tracer and meter come from the run's injected ``tracer_provider`` /
 ``meter_provider``, else from the global OpenTelemetry API. Nothing here ever
 sets a global provider. With no provider configured, tracing is off and a
 node costs one attribute lookup more.
@@ -31,19 +31,17 @@ Prompt and completion text are recorded only when
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from langgraph.config import get_config
-from langgraph.runtime import get_runtime
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
@@ -61,7 +59,6 @@ SCOPE = "lottery"
 
 _CAPTURE_ON = {"1", "true", "yes", "on", "span_only", "span_and_event"}
 
-F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
 
 def capture_content_from_env() -> bool:
@@ -133,17 +130,17 @@ class Telemetry:
         self._lock = threading.Lock()
 
     @classmethod
-    def for_context(cls, ctx: Context) -> Telemetry:
-        """The telemetry of a context: its injected providers and what it knows of the model."""
-        llm = ctx.chat_model
-        model, server, provider = ctx.model, ctx.base_url, "openai"
-        if llm is not None:
-            model = getattr(llm, "model_name", None) or getattr(llm, "model", None) or model
-            server = getattr(llm, "openai_api_base", None) or None
-            if type(llm).__name__ != "ChatOpenAI":
-                provider = getattr(llm, "_llm_type", None) or type(llm).__name__
-        return cls(tracer_provider=getattr(ctx, "tracer_provider", None),
-                   meter_provider=getattr(ctx, "meter_provider", None),
+    def for_run(cls, settings: Context, *, chat_model: Any = None, tracer_provider: Any = None,
+                meter_provider: Any = None) -> Telemetry:
+        """The telemetry of a run: its providers and what it knows of the model."""
+        model, server, provider = settings.model, settings.base_url, "openai"
+        if chat_model is not None:
+            model = getattr(chat_model, "model_name", None) or getattr(chat_model, "model",
+                                                                       None) or model
+            server = getattr(chat_model, "openai_api_base", None) or None
+            if type(chat_model).__name__ != "ChatOpenAI":
+                provider = getattr(chat_model, "_llm_type", None) or type(chat_model).__name__
+        return cls(tracer_provider=tracer_provider, meter_provider=meter_provider,
                    model=str(model), provider_name=str(provider), server_url=server)
 
     # -- the run and its problems -------------------------------------------------------
@@ -208,16 +205,16 @@ class Telemetry:
         with self._lock:
             run = self._runs.pop(run_id, None)
         if run is not None:
-            self._close(run, state, error)
+            self.close(run, state, error)
 
     def abort(self, error: BaseException) -> None:
         """Close every open run of this context with ``error`` (a run that raised)."""
         with self._lock:
             runs, self._runs = list(self._runs.values()), {}
         for run in runs:
-            self._close(run, {}, error)
+            self.close(run, {}, error)
 
-    def _close(self, run: _Run, state: dict[str, Any], error: BaseException | None) -> None:
+    def close(self, run: _Run, state: dict[str, Any], error: BaseException | None) -> None:
         for pid in sorted(run.problems, key=lambda p: -p.count(".")):
             self.end_problem(run, pid, "unfinished")
         span = run.span
@@ -384,140 +381,3 @@ def _split_messages(messages: Sequence[BaseMessage]) -> tuple[list[dict], list[d
             chat.append({"role": roles.get(m.type, m.type),
                          "parts": [{"type": "text", "content": text}]})
     return system, chat
-
-
-# -- the node wrapper applied in build_graph ---------------------------------------------
-def _context() -> Context | None:
-    try:
-        runtime = get_runtime()
-    except RuntimeError:  # not inside a graph run
-        return None
-    return getattr(runtime, "context", None)
-
-
-def _telemetry() -> Telemetry | None:
-    tel = getattr(_context(), "telemetry", None)
-    return tel if isinstance(tel, Telemetry) and (tel.enabled or tel.metrics_enabled) else None
-
-
-def traced(fn: F) -> F:
-    """Wrap a node of Algorithm 1 so its execution is a span in the problem tree.
-
-    ``schedule`` opens the run's span on the first step, ``finalize`` closes it;
-    the step nodes (planner, retrieve, tool, solve, merge) each get a span under
-    their problem's span. The node's signature is kept (LangGraph reads it).
-    """
-    step = fn.__name__
-
-    @functools.wraps(fn)
-    async def wrapper(*args: Any, **kwargs: Any) -> Any:
-        tel = _telemetry()
-        if tel is None:
-            return await fn(*args, **kwargs)
-        if not tel.enabled:  # metrics only
-            return await _untraced_step(tel, step, fn, args, kwargs)
-        if step == "schedule":
-            return await _schedule(tel, fn, args, kwargs)
-        if step == "finalize":
-            out = await fn(*args, **kwargs)
-            tel.end_run(args[0].get("run_id") or "", {**args[0], **out})
-            return out
-        return await _step(tel, step, fn, args, kwargs)
-
-    return wrapper  # type: ignore[return-value]
-
-
-async def _schedule(tel: Telemetry, fn: Callable[..., Awaitable[Any]], args: tuple,
-                    kwargs: dict) -> Any:
-    state = args[0]
-    if state.get("problems"):
-        out = await fn(*args, **kwargs)
-        if out.get("stop_reason") and state.get("run_id"):
-            tel.run(state["run_id"]).span.add_event(
-                "budget nearly spent", {"lottery.stop_reason": out["stop_reason"]})
-        return out
-    question = state.get("question")
-    run = tel.start_run(question if isinstance(question, str) else None)
-    try:
-        out = await fn(*args, **kwargs)
-    except BaseException as exc:
-        tel._close(run, {}, exc)
-        raise
-    tel.register(str(out.get("run_id") or ""), run)
-    return out
-
-
-async def _untraced_step(tel: Telemetry, step: str, fn: Callable[..., Awaitable[Any]],
-                         args: tuple, kwargs: dict) -> Any:
-    start = time.perf_counter()
-    out = await fn(*args, **kwargs)
-    if step in ("retrieve", "tool"):
-        problem = args[0]["problem"]
-        update = (out.get("problems") or {}).get(problem["id"], {})
-        _describe(tel, step, trace.INVALID_SPAN, problem, update, out, time.perf_counter() - start)
-    return out
-
-
-async def _step(tel: Telemetry, step: str, fn: Callable[..., Awaitable[Any]], args: tuple,
-                kwargs: dict) -> Any:
-    task = args[0]
-    problem = task["problem"]
-    pid = problem["id"]
-    run = tel.run(task["run_id"])
-    attrs: dict[str, Any] = {"lottery.node": step, "lottery.problem.id": pid,
-                             "lottery.problem.depth": problem["depth"],
-                             "lottery.run.id": task["run_id"]}
-    if problem.get("parent") is not None:
-        attrs["lottery.problem.parent_id"] = problem["parent"]
-    if problem.get("decision"):
-        attrs["lottery.problem.decision"] = problem["decision"]
-    parent = tel.problem_context(run, pid)
-    with tel.tracer.start_as_current_span(f"{step} {pid}", context=parent, attributes=attrs,
-                                          record_exception=True, set_status_on_exception=True
-                                          ) as span:
-        start = time.perf_counter()
-        out = await fn(*args, **kwargs)
-        update = (out.get("problems") or {}).get(pid, {})
-        _describe(tel, step, span, problem, update, out, time.perf_counter() - start)
-    decision = update.get("decision") or problem.get("decision")
-    problem_span = run.problems.get(pid)
-    if problem_span is not None and decision:  # by the planner, or by a rule (depth limit)
-        problem_span.set_attribute("lottery.problem.decision", decision)
-        if tel.capture_content:
-            problem_span.set_attribute("lottery.problem.question", problem["question"])
-    if update.get("status") == "done":
-        tel.end_problem(run, pid, "done")
-    return out
-
-
-def _describe(tel: Telemetry, step: str, span: Span, problem: dict[str, Any],
-              update: dict[str, Any], out: dict[str, Any], seconds: float) -> None:
-    """Node-specific attributes, read from the update the node returned."""
-    calls = (out.get("usage") or {}).get("calls")
-    if calls is not None:
-        span.set_attribute("lottery.model_calls", calls)
-    if step == "planner":
-        if update.get("decision"):
-            span.set_attribute("lottery.problem.decision", update["decision"])
-        span.set_attribute("lottery.planner.fallback",
-                           bool((out.get("usage") or {}).get("fallbacks")))
-        span.set_attribute("lottery.problem.children", len(update.get("children") or []))
-        if tel.capture_content and update.get("reason"):
-            span.set_attribute("lottery.problem.reason", update["reason"])
-    elif step == "retrieve":
-        ctx = _context()
-        kb = ctx.kb if ctx is not None else None
-        added = (update.get("evidence") or [])[len(problem.get("evidence") or []):]
-        backend = type(kb).__name__ if kb is not None else "unknown"
-        attrs = {"lottery.retrieval.backend": backend,
-                 "lottery.retrieval.mode": ctx.search_mode if ctx is not None else "unknown"}
-        span.set_attributes({
-            **attrs, "lottery.retrieval.k": ctx.top_k if ctx is not None else 0,
-            "lottery.retrieval.knowledge_base": getattr(kb, "name", "") or "",
-            "gen_ai.data_source.id": getattr(kb, "name", "") or "",
-            "lottery.retrieval.hits": sum(1 for e in added if "ref" in e),
-        })
-        tel.retrieval_duration.record(seconds, attrs)
-    elif step == "tool":
-        tel.tool_executed((update.get("tool_call") or {}).get("result"), span)
-

@@ -30,6 +30,7 @@ from lottery.engines import server as srv
 from lottery.errors import ModelServerError
 from lottery.nodes.llm import Reply, complete, sample, system_user
 from lottery.nodes.schemas import PlannerDecision, planner_json_schema
+from lottery.resources import Resources
 
 pytestmark = [pytest.mark.integration, pytest.mark.vllm]
 
@@ -122,10 +123,10 @@ def test_solve_runs_the_full_graph_and_records_token_usage(model_server: srv.Ser
 
 async def test_planner_schema_is_enforced_by_the_server(model_server: srv.ServerInfo) -> None:
     """Constrained decoding: even a 135M model's raw reply is strict JSON of the schema."""
-    ctx = Context(base_url=model_server.base_url, model=MODEL)
+    res = Resources(settings=Context(base_url=model_server.base_url, model=MODEL))
     schema = planner_json_schema(allow_divide=True, tools=True)
     reply = await complete(
-        ctx, system_user("Decide how to handle the question.", "Question: what is 7 * 6?"),
+        res, system_user("Decide how to handle the question.", "Question: what is 7 * 6?"),
         max_tokens=512, json_schema=schema)
     data = json.loads(reply.text)  # strict: no tolerant extraction
     assert data["action"] in schema["properties"]["action"]["enum"]
@@ -136,9 +137,10 @@ async def test_planner_schema_is_enforced_by_the_server(model_server: srv.Server
 
 async def test_several_samples_of_one_prompt_come_back(model_server: srv.ServerInfo) -> None:
     """``n > 1`` (program votes, self-consistency): every engine returns n completions."""
-    ctx = Context(base_url=model_server.base_url, model=MODEL, max_completion_tokens=24)
+    res = Resources(settings=Context(base_url=model_server.base_url, model=MODEL,
+                                     max_completion_tokens=24))
     reply = Reply()
-    texts = await sample(ctx, system_user("Answer briefly.", "Name a colour."), 3, reply,
+    texts = await sample(res, system_user("Answer briefly.", "Name a colour."), 3, reply,
                          temperature=1.0)
     assert len(texts) == 3 and all(isinstance(t, str) for t in texts)
     assert reply.usage["completion_tokens"] > 0

@@ -6,7 +6,7 @@ import json
 import re
 
 from lottery.bench.abilities import ABILITIES, memory_registry, run_abilities
-from lottery.core.context import Context
+from lottery.resources import Resources
 from lottery.testing import ScriptedChatModel
 
 
@@ -54,7 +54,7 @@ def oracle(messages) -> str:
 
 
 async def test_a_model_with_every_ability_is_lottery_ready():
-    report = await run_abilities(Context(chat_model=ScriptedChatModel(respond=oracle)))
+    report = await run_abilities(Resources(chat_model=ScriptedChatModel(respond=oracle)))
     assert set(report["abilities"]) == set(ABILITIES)
     for name, ability in report["abilities"].items():
         assert ability["score"] == 1.0, (name, ability["details"])
@@ -64,7 +64,7 @@ async def test_a_model_with_every_ability_is_lottery_ready():
 
 async def test_a_model_that_only_says_solve_fails_tools_planning_and_memory():
     model = ScriptedChatModel(respond=lambda m: '{"action": "solve", "reason": "x"}')
-    report = await run_abilities(Context(chat_model=model))
+    report = await run_abilities(Resources(chat_model=model))
     scores = {n: a["score"] for n, a in report["abilities"].items()}
     assert scores["decomposition"] == 0.0 and scores["memory_ops"] == 0.0
     assert scores["tool_choice"] == 0.2  # only the 'solve' case is right
@@ -72,7 +72,7 @@ async def test_a_model_that_only_says_solve_fails_tools_planning_and_memory():
 
 
 async def test_only_runs_the_named_abilities():
-    report = await run_abilities(Context(chat_model=ScriptedChatModel(respond=oracle)),
+    report = await run_abilities(Resources(chat_model=ScriptedChatModel(respond=oracle)),
                                  only=("working_memory",))
     assert list(report["abilities"]) == ["working_memory"]
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from lottery.core.context import INJECTED_FIELDS, Context
+from lottery.core.context import Context
+from lottery.resources import Resources
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,11 +25,11 @@ def test_the_site_builds_strict_and_lists_every_setting_of_context(tmp_path: Pat
     page = (tmp_path / "site" / "configuration" / "index.html").read_text()
     assert "settings-table" not in page  # the marker was replaced
     for f in fields(Context):
-        if f.name in INJECTED_FIELDS:
-            continue
         assert f"LOTTERY_{f.name.upper()}" in page, f.name
         if f.default not in (MISSING, "", None):
             assert str(f.default) in page, f.name
+    for name in Resources.INJECTABLE:
+        assert f"<code>{name}</code>" in page, name
     errors_page = (tmp_path / "site" / "errors" / "index.html").read_text()
     for cls in _error_classes():
         assert f"<code>{cls.code}</code>" in errors_page, cls.__name__

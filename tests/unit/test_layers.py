@@ -6,7 +6,8 @@
   no graph, node, store, tool, engine or entry point;
 - nodes import no graph (graphs/ wires nodes, not the reverse);
 - tools, stores and model preparation (serve/) import no graph, node, engine or entry point;
-- engines import no graph, node or entry point.
+- engines import no graph, node or entry point;
+- the run's resources (lottery/resources.py) import no graph, node or entry point.
 """
 
 from __future__ import annotations
@@ -99,7 +100,8 @@ def test_no_module_imports_itself_back() -> None:
 
 @pytest.mark.parametrize(("layer", "forbidden"), [
     (FOUNDATION, ("lottery.graphs", "lottery.nodes", "lottery.stores", "lottery.tools",
-                  "lottery.engines", *ENTRY_POINTS)),
+                  "lottery.engines", "lottery.resources", *ENTRY_POINTS)),
+    (("lottery.resources",), ("lottery.graphs", "lottery.nodes", *ENTRY_POINTS)),
     (("lottery.tools",), ("lottery.graphs", "lottery.nodes", "lottery.engines", "lottery.serve",
                           *ENTRY_POINTS)),
     (("lottery.stores",), ("lottery.graphs", "lottery.nodes", "lottery.tools", "lottery.engines",
@@ -118,3 +120,18 @@ def test_nodes_import_no_graph() -> None:
     bad = sorted(f"{m} -> {i}" for m in GRAPH if under(m, "lottery.nodes")
                  for i in GRAPH[m] if under(i, "lottery.graphs"))
     assert not bad, bad
+
+
+def test_context_holds_settings_only_and_resources_hold_the_objects() -> None:
+    """Context is LangGraph's context_schema: plain values a form, an env variable or a run
+    record can carry; every object a run uses is a field of Resources, and the keywords
+    ``solve`` treats as objects are exactly those fields."""
+    from dataclasses import fields
+
+    from lottery.core.context import Context
+    from lottery.resources import Resources
+
+    plain = {"str", "int", "float", "bool", "str | None"}
+    assert {f.name: f.type for f in fields(Context) if f.type not in plain} == {}
+    assert {f.name for f in fields(Resources)} - {"settings"} == Resources.INJECTABLE
+    assert not {f.name for f in fields(Context)} & Resources.INJECTABLE

@@ -164,6 +164,28 @@ async def test_doubt_is_delegated_at_once_and_both_models_count_against_one_budg
     assert result.confidence == 0.75 and not result.best_effort
 
 
+async def test_with_delegate_strategy_pal_the_delegate_writes_a_program_that_is_executed():
+    m = model({APPLES: "30"}, {APPLES: "29"})
+    large = ScriptedChatModel(respond=lambda messages: "```python\nprint(12 + 17)\n```")
+    result = await asolve(APPLES, chat_model=m, delegate_chat_model=large, durable=False,
+                          delegate_strategy="pal")
+    assert result.root["rungs"] == ["delegate"] and len(large.calls) == 1
+    assert step_of(large.calls[0]) == "program"  # asked for a program, not a chain of thought
+    assert result.answer == "29"  # the sandbox ran it: 12 + 17
+    assert result.usage.delegate_calls == 1 and result.usage.delegate_completion_tokens > 0
+    assert result.confidence == 0.75 and not result.best_effort  # the small program agrees
+
+
+async def test_delegate_strategy_pal_leaves_other_classes_to_the_delegates_reasoning():
+    question = "Who wrote the novel Dracula?"
+    m = model({question: ["Poe", "Poe", "Poe"]})
+    large = delegate("Bram Stoker")
+    result = await asolve(question, chat_model=m, delegate_chat_model=large, durable=False,
+                          delegate_strategy="pal")
+    assert result.policy == "general" and result.answer == "Bram Stoker"
+    assert step_of(large.calls[0]) != "program"
+
+
 async def test_a_delegated_answer_no_small_answer_supports_is_a_best_effort():
     m = model({APPLES: "30"}, {APPLES: "31"})
     result = await asolve(APPLES, chat_model=m, delegate_chat_model=delegate("29"), durable=False)

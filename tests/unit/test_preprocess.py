@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lottery.core.context import Context
+from lottery.api import make_resources
 from lottery.graphs.algorithm1 import build_graph
 from lottery.nodes.preprocess import estimate_tokens, select_context
 from lottery.stores.embeddings import CachedEmbeddings, LocalEmbeddings
@@ -58,7 +58,8 @@ async def test_keyword_only_selection_works_without_embeddings() -> None:
 async def test_graph_answers_from_the_retrieved_pieces_only(embeddings) -> None:
     """The solve prompt holds the needle and stays small; the planner is not asked."""
     model = scripted(answers=lambda step, user: "Answer: 7421" if "7421" in user else "Answer: ?")
-    ctx = Context(chat_model=model, embeddings=embeddings, context_budget=500, max_calls=4)
+    ctx = make_resources(chat_model=model, embeddings=embeddings, context_budget=500,
+                         max_calls=4).settings
     graph = build_graph().compile()
     out = await graph.ainvoke({"question": "What is the secret code of the blue vault?",
                                "context": haystack(0.7)}, context=ctx)
@@ -129,7 +130,8 @@ async def test_lottery_context_budget_decides_how_much_of_a_context_is_shown(
         embeddings, monkeypatch, budget, whole) -> None:
     monkeypatch.setenv("LOTTERY_CONTEXT_BUDGET", budget)
     model = scripted(answers=lambda step, user: "Answer: 7421" if "7421" in user else "Answer: ?")
-    ctx = Context(chat_model=model, embeddings=embeddings, max_calls=4, context_window=100_000)
+    ctx = make_resources(chat_model=model, embeddings=embeddings, max_calls=4,
+                         context_window=100_000).settings
     assert ctx.context_budget == int(budget)
     graph = build_graph().compile()
     out = await graph.ainvoke({"question": "What is the secret code of the blue vault?",

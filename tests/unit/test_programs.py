@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from lottery.api import make_resources
 from lottery.core.context import Context
 from lottery.errors import ConfigurationError
 from lottery.nodes.llm import cross_check, normalize
@@ -112,8 +113,8 @@ def test_a_tied_vote_goes_to_the_first_run_which_is_the_greedy_program():
 
 async def test_programs_are_one_greedy_request_then_one_sampled_request():
     model = ScriptedChatModel(respond=lambda messages: "```python\nprint(6 * 7)\n```")
-    ctx = Context(chat_model=model, program_samples=5, program_temperature=0.7)
-    outcome = await run_programs(ctx, "python", "What is 6 * 7?", [], allowance=2)
+    res = make_resources(chat_model=model, program_samples=5, program_temperature=0.7)
+    outcome = await run_programs(res, "python", "What is 6 * 7?", [], allowance=2)
     assert outcome.answer == "42" and outcome.votes == 5 and len(outcome.runs) == 5
     greedy = next(c for c in model.calls if "n" not in c["kwargs"])
     sampled = next(c for c in model.calls if "n" in c["kwargs"])
@@ -158,8 +159,8 @@ class IgnoresN(ScriptedChatModel):
 
 async def test_a_server_that_ignores_n_is_asked_for_the_rest_in_parallel_requests():
     model = IgnoresN(respond=lambda messages: "```python\nprint(6 * 7)\n```")
-    ctx = Context(chat_model=model, program_samples=5)
-    outcome = await run_programs(ctx, "python", "What is 6 * 7?", [], allowance=2)
+    res = make_resources(chat_model=model, program_samples=5)
+    outcome = await run_programs(res, "python", "What is 6 * 7?", [], allowance=2)
     assert len(outcome.runs) == 5 and outcome.votes == 5  # the vote still has five programs
     assert len(model.calls) == 1 + 1 + 3  # greedy, the n=4 request answered once, 3 more
     assert outcome.reply.usage["calls"] == 5  # every request is counted against the budget

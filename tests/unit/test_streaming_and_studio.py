@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from langgraph.store.memory import InMemoryStore
 
-from lottery import Context, astream_events
+from lottery import Context, Resources, astream_events, make_resources
 from lottery.errors import InputError
 from lottery.graphs import algorithm1, cot, direct
 from lottery.stores import Document, InMemoryKnowledgeBase
@@ -52,7 +52,8 @@ async def test_streams_each_decision_and_answer_in_the_order_they_happen():
 async def test_graph_astream_shows_tree_updates_and_custom_events_together():
     graph = algorithm1.build_graph().compile(store=InMemoryStore())
     seen_custom, tree_sizes = [], []
-    async for mode, chunk in graph.astream({"question": Q}, context=Context(chat_model=dividing_model()),
+    ctx = make_resources(chat_model=dividing_model()).settings
+    async for mode, chunk in graph.astream({"question": Q}, context=ctx,
                                            stream_mode=["updates", "custom"]):
         if mode == "custom":
             seen_custom.append(chunk)
@@ -68,8 +69,9 @@ async def test_graph_astream_shows_tree_updates_and_custom_events_together():
 async def test_depth_limit_from_the_input_is_streamed_as_a_rule_decision():
     model = dividing_model()
     graph = algorithm1.build_graph().compile(store=InMemoryStore())
+    ctx = make_resources(chat_model=model).settings
     events = [c async for c in graph.astream({"question": Q, "max_depth": 0},
-                                             context=Context(chat_model=model), stream_mode="custom")]
+                                             context=ctx, stream_mode="custom")]
     assert events[0]["decision"] == "solve" and "depth limit" in events[0]["reason"]
     assert not any(step_of(c["messages"]) == "plan" for c in model.calls)
 
@@ -77,7 +79,8 @@ async def test_depth_limit_from_the_input_is_streamed_as_a_rule_decision():
 async def test_input_max_calls_overrides_the_context_budget():
     model = dividing_model()
     graph = algorithm1.build_graph().compile(store=InMemoryStore())
-    state = await graph.ainvoke({"question": Q, "max_calls": 2}, context=Context(chat_model=model))
+    ctx = make_resources(chat_model=model).settings
+    state = await graph.ainvoke({"question": Q, "max_calls": 2}, context=ctx)
     assert state["usage"]["calls"] <= 2
     assert state["best_effort"] and state["stop_reason"] == "budget"
 
@@ -88,17 +91,17 @@ async def test_rejects_an_unusable_input_override_before_any_model_call(bad):
     model = dividing_model()
     graph = algorithm1.build_graph().compile(store=InMemoryStore())
     with pytest.raises(InputError, match=next(iter(bad))):
-        await graph.ainvoke({"question": Q, **bad}, context=Context(chat_model=model))
+        await graph.ainvoke({"question": Q, **bad}, context=make_resources(chat_model=model).settings)
     assert model.calls == []
 
 
 async def test_input_knowledge_base_selects_another_base_than_the_context():
-    ctx = Context(knowledge_base="default")
-    other = ctx.kb_for("physics")
-    assert other.name == "physics" and ctx.kb_for("physics") is other
-    assert ctx.kb_for(None) is ctx.kb and ctx.kb_for("default") is ctx.kb
+    res = Resources(settings=Context(knowledge_base="default"))
+    other = res.kb_for("physics")
+    assert other.name == "physics" and res.kb_for("physics") is other
+    assert res.kb_for(None) is res.kb and res.kb_for("default") is res.kb
     injected = InMemoryKnowledgeBase("mine", [Document("d", "text")])
-    assert Context(knowledge=injected).kb_for("physics") is injected
+    assert Resources(knowledge=injected).kb_for("physics") is injected
 
 
 def test_studio_forms_come_from_the_graph_schemas():

@@ -178,15 +178,16 @@ async def test_server_address_and_port_come_from_the_model_server_url():
     from langchain_openai import ChatOpenAI
 
     from lottery.core.context import Context
+    from lottery.resources import Resources
 
     llm = ChatOpenAI(base_url="http://10.1.2.3:8123/v1", model="qwen", api_key="x")
-    tel = Context(chat_model=llm, meter_provider=MeterProvider()).telemetry
+    tel = Resources(chat_model=llm, meter_provider=MeterProvider()).telemetry
     assert tel.provider_name == "openai" and tel.model == "qwen"
     with tel.model_call([], {}) as call:
         pass
     assert call.metric_attrs["server.address"] == "10.1.2.3"
     assert call.metric_attrs["server.port"] == 8123
-    assert Context(base_url="https://models.example/v1").telemetry._server == {
+    assert Resources(settings=Context(base_url="https://models.example/v1")).telemetry._server == {
         "server.address": "models.example", "server.port": 443}
 
 
