@@ -44,6 +44,21 @@ async def test_default_runs_are_durable_and_recorded_under_lottery_home(tmp_path
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
+async def test_the_run_record_keeps_settings_but_never_a_key(tmp_path, monkeypatch):
+    monkeypatch.setenv("LOTTERY_HOME", str(tmp_path))
+    result = await asolve(Q, chat_model=scripted(plans=PLANS), max_calls=9,
+                          api_key="sk-secret-1", delegate_api_key="sk-secret-2")
+    runs = default_runs()
+    try:
+        settings = runs.get_run(result.run_id)["settings"]
+    finally:
+        runs.close()
+    assert settings["max_calls"] == 9 and "api_key" not in settings
+    assert "delegate_api_key" not in settings
+    stored = b"".join(p.read_bytes() for p in tmp_path.glob("lottery.db*") if p.is_file())
+    assert b"sk-secret" not in stored
+
+
 async def test_durable_false_leaves_no_database(tmp_path, monkeypatch):
     monkeypatch.setenv("LOTTERY_HOME", str(tmp_path))
     result = await asolve(Q, chat_model=scripted(plans=PLANS), durable=False)
