@@ -1,7 +1,8 @@
 """Cascade frontier: what a 0.5B -> 1.5B cascade can reach, replayed from committed rows.
 
 For each suite it reads the single-call rows of ``results/policy`` (the 0.5B's CoT and
-program rows, the 1.5B's CoT and program rows, made on the same 100 items) and replays
+program rows, the 1.5B's CoT and program rows (3 worked examples, and none where that row
+exists), made on the same 100 items) and replays
 the cascade the ``math`` policy runs with a delegate: the small model's chain of thought
 and its program; accepted when they agree, otherwise the larger model's answer. Compute
 is params x (prompt + completion) tokens per item, summed over both models, as in
@@ -52,6 +53,8 @@ def frontier(results: Path, suite: str, program: str) -> dict[str, Any]:
             f"0.5B {program}": (_rows(results, suite, SMALL, program), small),
             "1.5B cot": (_rows(results, suite, LARGE, "cot"), large),
             "1.5B pal": (_rows(results, suite, LARGE, "pal"), large)}
+    if (results / f"{suite}-{LARGE}-pal-0shot" / "rows.jsonl").exists():
+        rows["1.5B pal-0shot"] = (_rows(results, suite, LARGE, "pal-0shot"), large)
     ids = sorted(set.intersection(*(set(r) for r, _ in rows.values())))
     n = len(ids)
 
@@ -64,7 +67,7 @@ def frontier(results: Path, suite: str, program: str) -> dict[str, Any]:
     cot, prog = rows["0.5B cot"][0], rows[f"0.5B {program}"][0]
     agree = [i for i in ids if _value(cot[i]["parsed"]) is not None
              and _value(cot[i]["parsed"]) == _value(prog[i]["parsed"])]
-    for delegate in ("1.5B cot", "1.5B pal"):
+    for delegate in (d for d in ("1.5B cot", "1.5B pal", "1.5B pal-0shot") if d in rows):
         big = rows[delegate][0]
         right = sum(cot[i]["correct"] if i in agree else big[i]["correct"] for i in ids)
         compute = sum(small * (_tokens(cot[i]) + _tokens(prog[i]))

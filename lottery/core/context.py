@@ -142,10 +142,12 @@ class Context:
         metadata={"description": "OpenAI-compatible base URL (…/v1) of the delegate model."},
     )
     delegate_strategy: str = field(
-        default="cot",
-        metadata={"description": "How the delegate answers a math problem: cot (its chain of "
-                  "thought) or pal (one program of its own, executed in the sandbox). Other "
-                  "classes always get its chain of thought."},
+        default="pal",
+        metadata={"description": "How the delegate answers a math problem: pal (one program "
+                  "of its own, no worked example, executed in the sandbox) or cot (its chain of "
+                  "thought). Measured on the 1.5B (100 items each): the program scored 86% on "
+                  "SVAMP and 57% on GSM8K, the chain of thought 80% and 55%, at 0.64x and "
+                  "0.63x the compute. Other classes always get its chain of thought."},
     )
     delegate_api_key: str = field(
         default="EMPTY", metadata={"description": "API key for the delegate's server."}

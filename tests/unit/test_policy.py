@@ -48,7 +48,14 @@ def model(words: dict[str, list[str] | str], programs: dict[str, list[str] | str
 
 
 def delegate(answer: str) -> ScriptedChatModel:
-    return ScriptedChatModel(respond=lambda messages: f"Step by step.\nAnswer: {answer}")
+    """The larger model: a program printing ``answer`` when asked for one (the default
+    ``delegate_strategy=pal`` on math), else a chain of thought ending in it."""
+    def respond(messages, step) -> str:
+        if step == "program":
+            return f"```python\nprint({answer!r})\n```"
+        return f"Step by step.\nAnswer: {answer}"
+
+    return ScriptedChatModel(respond=respond)
 
 
 async def facts(text: str):
@@ -379,7 +386,7 @@ async def test_samples_and_the_delegate_never_see_the_programs_output():
     await asolve(APPLES, chat_model=m, durable=False)  # attempt, then samples
     large = delegate("29")
     await asolve(APPLES, chat_model=model({APPLES: "30"}, {APPLES: "31"}),
-                 delegate_chat_model=large, durable=False)
+                 delegate_chat_model=large, durable=False, delegate_strategy="cot")
     prompts_seen = [c["messages"] for c in m.calls if step_of(c) == "solve"] + [
         c["messages"] for c in large.calls]
     assert len(prompts_seen) == 3
