@@ -41,7 +41,6 @@ from lottery.stores.knowledge import (
     UpsertReport,
     check_batch,
     check_name,
-    check_search,
     need_embeddings,
     relative_score_fusion,
     tokenize,
@@ -310,17 +309,9 @@ class EmbeddedKnowledgeBase(KnowledgeBase):
 
         return {**stats, **await self._run(extra)}
 
-    async def asearch(
-        self,
-        query: str,
-        *,
-        k: int = 4,
-        mode: SearchMode = "hybrid",
-        alpha: float = 0.5,
-        filters: Mapping[str, Any] | None = None,
-    ) -> list[Hit]:
-        check_search(query, k, mode, alpha, filters)
-        if not query.strip() or not await self.aexists():
+    async def _search(self, query: str, k: int, mode: SearchMode, alpha: float,
+                      filters: Mapping[str, Any] | None) -> list[Hit]:
+        if not await self.aexists():
             return []
         if mode == "bm25" or (mode == "hybrid" and alpha == 0.0):
             return await self._run(self._keyword, query, k, filters)

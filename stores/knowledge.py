@@ -112,7 +112,6 @@ class KnowledgeBase(ABC):
         report.removed = await self.adelete(sorted(stale)) if stale else 0
         return report
 
-    @abstractmethod
     async def asearch(
         self,
         query: str,
@@ -128,6 +127,15 @@ class KnowledgeBase(ABC):
         1 is pure vector, 0 pure keyword. ``filters`` keep documents whose
         metadata equals every given value.
         """
+        check_search(query, k, mode, alpha, filters)
+        if not query.strip():
+            return []
+        return await self._search(query, k, mode, alpha, filters)
+
+    @abstractmethod
+    async def _search(self, query: str, k: int, mode: SearchMode, alpha: float,
+                      filters: Mapping[str, Any] | None) -> list[Hit]:
+        """:meth:`asearch` after its arguments were checked and the query is not blank."""
 
     @abstractmethod
     async def adrop(self) -> None:
@@ -322,16 +330,8 @@ class InMemoryKnowledgeBase(KnowledgeBase):
         self._docs.clear()
         self._tf.clear()
 
-    async def asearch(
-        self,
-        query: str,
-        *,
-        k: int = 4,
-        mode: SearchMode = "hybrid",
-        alpha: float = 0.5,
-        filters: Mapping[str, Any] | None = None,
-    ) -> list[Hit]:
-        check_search(query, k, mode, alpha, filters)
+    async def _search(self, query: str, k: int, mode: SearchMode, alpha: float,
+                      filters: Mapping[str, Any] | None) -> list[Hit]:
         terms = tokenize(query)
         if not terms or not self._docs:
             return []

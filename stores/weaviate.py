@@ -39,7 +39,6 @@ from lottery.stores.knowledge import (
     UpsertReport,
     check_batch,
     check_name,
-    check_search,
     need_embeddings,
 )
 
@@ -284,20 +283,10 @@ class WeaviateKnowledgeBase(KnowledgeBase):
         stats = await super().astats()
         return {**stats, "url": self.url, "collection": collection_name(self.name)}
 
-    async def asearch(
-        self,
-        query: str,
-        *,
-        k: int = 4,
-        mode: SearchMode = "hybrid",
-        alpha: float = 0.5,
-        filters: Mapping[str, Any] | None = None,
-    ) -> list[Hit]:
+    async def _search(self, query: str, k: int, mode: SearchMode, alpha: float,
+                      filters: Mapping[str, Any] | None) -> list[Hit]:
         from weaviate.classes.query import Filter, HybridFusion, MetadataQuery
 
-        check_search(query, k, mode, alpha, filters)
-        if not query.strip():
-            return []
         collection = await self._collection(create=False)
         if collection is None:
             return []
