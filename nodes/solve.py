@@ -165,6 +165,7 @@ async def _new_candidates(task: Task, res: Resources, policy: Policy,
     if policy.short_answers and task["allowance"] >= 2:
         found = await shorten(res, problem["question"], found, reply)
     found += [Candidate(answer=e, kind="program", model=ctx.model) for e in executed]
+    found = [c for c in found if not misfits_question(c["answer"], problem["question"])]
     if policy.check == "passages":
         found += [Candidate(answer=c["answer"], kind="passages") for c in found
                   if in_passages(c["answer"], problem["evidence"])
@@ -210,6 +211,18 @@ def in_passages(answer: str, evidence: list[Evidence]) -> bool:
 
 
 _CHOICE = re.compile(r"\bor\b|\bboth\b|\bsame\b|\beither\b", re.I)
+
+
+_YES_NO_QUESTION = re.compile(r"^\W*(?:is|are|was|were|do|does|did|can|could|has|have|had|will|"
+                              r"would|should|shall|may|might|must)\b", re.I)
+
+
+def misfits_question(answer: str, question: str) -> bool:
+    """A yes or no where the question asks for no such thing ("Which film ...?" answered
+    "No"): such a candidate is dropped, so the problem climbs on. On 100 HotpotQA items the
+    0.5B gave 8 such answers and on 100 MuSiQue items 9, none right; a question that asks
+    yes or no starts with its verb ("Were both ...?", "Is X ...?")."""
+    return answer.strip(" .!").lower() in ("yes", "no") and not _YES_NO_QUESTION.match(question)
 
 
 def echoes_question(answer: str, question: str) -> bool:

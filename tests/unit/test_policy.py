@@ -193,6 +193,29 @@ async def test_delegate_strategy_pal_leaves_other_classes_to_the_delegates_reaso
     assert step_of(large.calls[0]) != "program"
 
 
+@pytest.mark.parametrize(("answer", "question", "misfits"), [
+    ("No", "Which film did the director of Jaws make next?", True),
+    ("yes.", "Who wrote the novel Dracula?", True),
+    ("No", "Were both films released in 1975?", False),
+    ("Yes", "Is Paris the capital of France?", False),
+    ("Bram Stoker", "Who wrote the novel Dracula?", False),
+])
+def test_a_yes_or_no_only_answers_a_question_that_asks_for_one(answer, question, misfits):
+    from lottery.nodes.solve import misfits_question
+
+    assert misfits_question(answer, question) is misfits
+
+
+async def test_a_no_to_a_who_question_is_never_the_answer():
+    question = "Who wrote the novel Dracula?"
+    m = model({question: ["No", "No", "Bram Stoker"]})
+    result = await asolve(question, chat_model=m, durable=False, max_depth=0)
+    assert result.answer == "Bram Stoker"  # the samples rung found a fitting answer
+    stubborn = model({question: "No"})
+    result = await asolve(question, chat_model=stubborn, durable=False, max_depth=0)
+    assert result.answer != "No" and result.best_effort
+
+
 async def test_a_delegated_answer_no_small_answer_supports_is_a_best_effort():
     m = model({APPLES: "30"}, {APPLES: "31"})
     result = await asolve(APPLES, chat_model=m, delegate_chat_model=delegate("29"), durable=False)
