@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from lottery.api import asolve, make_resources
+from lottery.bench.runner import tally
 from lottery.bench.suites import Item, load_suite
 from lottery.nodes.programs import run_programs
 
@@ -68,25 +69,19 @@ async def run_one(method: str, item: Item, args: argparse.Namespace) -> dict[str
     except Exception as exc:  # a benchmark records failures and goes on
         record.update(answer=None, error=f"{type(exc).__name__}: {exc}"[:300])
     record["correct"] = item.score(record.get("answer")).correct
-    record["wall_s"] = round(time.perf_counter() - start, 2)
+    record["wall_time_s"] = round(time.perf_counter() - start, 2)
     return record
 
 
 def summarize(records: list[dict[str, Any]], wall: float) -> list[dict[str, Any]]:
-    """Accuracy and compute per (set, method) over the records so far."""
+    """Accuracy (with its 95% interval) and cost per (set, method) over the records so far,
+    counted as ``lottery bench`` counts them."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in records:
         groups.setdefault((r["set"], r["method"]), []).append(r)
-    return [{
-        "set": s, "method": m, "n": len(recs),
-        "accuracy": round(sum(r["correct"] for r in recs) / len(recs), 4),
-        "errors": sum(1 for r in recs if r.get("error")),
-        "calls": sum(r.get("calls", 0) for r in recs),
-        "prompt_tokens": sum(r.get("prompt_tokens", 0) for r in recs),
-        "completion_tokens": sum(r.get("completion_tokens", 0) for r in recs),
-        "mean_item_wall_s": round(sum(r["wall_s"] for r in recs) / len(recs), 1),
-        "elapsed_s": round(wall, 1),
-    } for (s, m), recs in sorted(groups.items())]
+    return [{"set": s, "method": m, **tally(recs),
+             "mean_item_wall_s": round(sum(r["wall_time_s"] for r in recs) / len(recs), 1),
+             "elapsed_s": round(wall, 1)} for (s, m), recs in sorted(groups.items())]
 
 
 async def main(args: argparse.Namespace) -> int:
@@ -105,7 +100,7 @@ async def main(args: argparse.Namespace) -> int:
             rec["set"] = item_set[item.id]
             print(f"{rec['set']:>16} {method:>13} {rec['id']:>24} "
                   f"{'OK ' if rec['correct'] else 'bad'} {str(rec.get('answer'))[:30]!r} "
-                  f"{rec['wall_s']}s", file=sys.stderr, flush=True)
+                  f"{rec['wall_time_s']}s", file=sys.stderr, flush=True)
             return rec
 
     item_set: dict[str, str] = {}
@@ -129,11 +124,14 @@ async def main(args: argparse.Namespace) -> int:
     # Every (set, method, item) at once under one concurrency limit: if a run is cut
     # short, each method has results on the same kind of items so far.
     await asyncio.gather(*(job(m, it) for m, it in jobs))
-    print("\n| set | method | n | accuracy | calls | prompt tok | completion tok | item wall s |")
+    print("\n| set | method | n | accuracy % (95% CI) | calls | prompt tok | completion tok | "
+          "item wall s |")
     print("|---|---|---|---|---|---|---|---|")
     for s in summary:
-        print(f"| {s['set']} | {s['method']} | {s['n']} | {s['accuracy']:.1%} | {s['calls']} | "
-              f"{s['prompt_tokens']} | {s['completion_tokens']} | {s['mean_item_wall_s']} |")
+        lo, hi = (round(100 * v) for v in s["accuracy_ci95"])
+        print(f"| {s['set']} | {s['method']} | {s['items']} | {100 * s['accuracy']:.1f} "
+              f"({lo}-{hi}) | {s['calls']} | {s['prompt_tokens']} | {s['completion_tokens']} | "
+              f"{s['mean_item_wall_s']} |")
     print(f"\nwrote {out_path}")
     return 0
 

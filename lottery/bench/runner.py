@@ -392,9 +392,8 @@ def _row(item: Item, prediction: str | None, *, wall: float, error: str | None =
 def summarize(rows: list[dict[str, Any]], config: BenchConfig, *,
               total_items: int | None = None) -> dict[str, Any]:
     """Accuracy, F1, cost and compute of a set of rows."""
-    n = len(rows)
-    correct = sum(1 for r in rows if r.get("correct"))
-    tokens = sum(r.get("prompt_tokens", 0) + r.get("completion_tokens", 0) for r in rows)
+    n, counts = len(rows), tally(rows)
+    tokens = counts["prompt_tokens"] + counts["completion_tokens"]
     delegate_tokens = sum(r.get("delegate_prompt_tokens", 0) + r.get("delegate_completion_tokens", 0)
                           for r in rows)
     params = model_params(config.model, config.params)
@@ -409,17 +408,10 @@ def summarize(rows: list[dict[str, Any]], config: BenchConfig, *,
         "suite": config.suite, "model": config.model, "engine": config.engine,
         "strategy": config.strategy, "label": config.label, "ablate": sorted(config.ablate),
         "rag": config.rag,
-        "items": n, "items_planned": total_items if total_items is not None else n,
+        **counts, "items_planned": total_items if total_items is not None else n,
         "complete": total_items is None or n >= total_items,
-        "correct": correct, "accuracy": round(correct / n, 4) if n else None,
-        "accuracy_ci95": wilson(correct, n),
         "f1": round(sum(f1s) / len(f1s), 4) if f1s else None,
-        "errors": sum(1 for r in rows if r.get("error")),
         "best_effort": sum(1 for r in rows if r.get("best_effort")),
-        "calls": sum(r.get("calls", 0) for r in rows),
-        "prompt_tokens": sum(r.get("prompt_tokens", 0) for r in rows),
-        "completion_tokens": sum(r.get("completion_tokens", 0) for r in rows),
-        "wall_time_s": round(sum(r.get("wall_time_s", 0.0) for r in rows), 2),
         "params": params,
         "compute": compute,
         "settings": config.settings,
@@ -440,6 +432,20 @@ def summarize(rows: list[dict[str, Any]], config: BenchConfig, *,
             tree_size_per_item=round(sum(r.get("tree_size", 0) for r in rows) / n, 2),
         )
     return summary
+
+
+def tally(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """What every bench summary counts over its rows: items, correct answers, accuracy with
+    its 95% interval, errors, calls, tokens and the summed wall time of the items."""
+    n = len(rows)
+    correct = sum(1 for r in rows if r.get("correct"))
+    return {"items": n, "correct": correct, "accuracy": round(correct / n, 4) if n else None,
+            "accuracy_ci95": wilson(correct, n),
+            "errors": sum(1 for r in rows if r.get("error")),
+            "calls": sum(r.get("calls", 0) for r in rows),
+            "prompt_tokens": sum(r.get("prompt_tokens", 0) for r in rows),
+            "completion_tokens": sum(r.get("completion_tokens", 0) for r in rows),
+            "wall_time_s": round(sum(r.get("wall_time_s", 0.0) for r in rows), 2)}
 
 
 CONFIDENCE_BUCKETS = (0.0, 0.5, 0.8, 1.0001)
