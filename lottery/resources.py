@@ -161,7 +161,7 @@ class Resources:
             return self.knowledge
         name = name or self.settings.knowledge_base
         if name not in self._kbs:
-            from lottery.stores.knowledge import open_knowledge_base
+            from lottery.stores.factory import open_knowledge_base
 
             self._kbs[name] = open_knowledge_base(name, embeddings=self.embedder)
         return self._kbs[name]

@@ -3,7 +3,7 @@
 A question may come with a context (a document, a transcript, a haystack).
 When the context fits the budget, every piece of it is kept, in order. When
 it is longer, it is split into pieces, the pieces are indexed in a throw-away
-in-memory collection (:meth:`EmbeddedKnowledgeBase.ephemeral`), and only the
+in-memory collection (:func:`~lottery.stores.factory.scratch_knowledge_base`), and only the
 pieces that rank best for the question (hybrid BM25 + vector search) are kept,
 in their original order, up to the budget. The model then never sees more
 than the budget, however long the context is.
@@ -18,7 +18,7 @@ from langchain_core.embeddings import Embeddings
 from lottery.core.state import Evidence, Problem
 from lottery.errors import InputError
 from lottery.resources import Resources
-from lottery.stores.embedded import EmbeddedKnowledgeBase
+from lottery.stores.factory import scratch_knowledge_base
 from lottery.stores.ingest import splitter
 from lottery.stores.knowledge import Document, SearchMode
 
@@ -86,7 +86,7 @@ async def select_context(
     budget_chars = budget_tokens * CHARS_PER_TOKEN
     if embeddings is None:
         mode = "bm25"
-    kb = EmbeddedKnowledgeBase.ephemeral("prompt", embeddings=embeddings)
+    kb = scratch_knowledge_base("prompt", embeddings=embeddings)
     async with kb:
         await kb.aupsert([Document(str(i), text) for i, text in enumerate(pieces)])
         # Pieces differ in size: rank more than fit, then fill the budget best first.

@@ -5,7 +5,7 @@ tenants (separate partitions with the same schema, as Weaviate's
 multi-tenancy). Backends: the in-memory keyword index below (tests, tiny
 corpora), the embedded default (:mod:`lottery.stores.embedded`, SQLite FTS5 +
 vectors, no server) and Weaviate (:mod:`lottery.stores.weaviate`).
-:func:`open_knowledge_base` picks one from the settings.
+:func:`lottery.stores.factory.open_knowledge_base` picks one from the settings.
 
 Hybrid ranking follows Weaviate's ``relativeScoreFusion``: each ranking's
 scores are min-max normalised to [0, 1], weighted by ``alpha`` (vector) and
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 from abc import ABC, abstractmethod
 from collections import Counter
@@ -226,44 +225,6 @@ def relative_score_fusion(keyword: Sequence[Hit], vector: Sequence[Hit], alpha: 
             first.setdefault(h.id, h)
     ranked = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:k]
     return [Hit(i, first[i].text, s, first[i].metadata) for i, s in ranked]
-
-
-def open_knowledge_base(name: str = "default", *, tenant: str | None = None,
-                        embeddings: Any = None, backend: str | None = None) -> KnowledgeBase:
-    """The knowledge base ``name``: Weaviate when ``WEAVIATE_URL`` is set, else embedded.
-
-    Args:
-        name: Knowledge base name (letters, digits, ``-`` and ``_``).
-        tenant: Partition inside it; ``default`` when not given.
-        embeddings: LangChain embeddings; the configured ones when ``None``
-            (see :func:`lottery.stores.embeddings.embeddings_from_env`).
-        backend: ``embedded``, ``weaviate`` or ``memory`` to override the choice.
-    """
-    check_name(name, "knowledge base")
-    tenant = tenant or DEFAULT_TENANT
-    check_name(tenant, "tenant")
-    chosen = backend or os.environ.get("LOTTERY_KB_BACKEND") or (
-        "weaviate" if os.environ.get("WEAVIATE_URL") else "embedded")
-    if chosen == "memory":
-        kb = InMemoryKnowledgeBase(name)
-        kb.tenant = tenant
-        return kb
-    if chosen not in ("embedded", "weaviate"):
-        from lottery.errors import ConfigurationError
-
-        raise ConfigurationError(f"unknown knowledge-base backend {chosen!r}: "
-                                 "use embedded, weaviate or memory")
-    if embeddings is None:
-        from lottery.stores.embeddings import embeddings_from_env
-
-        embeddings = embeddings_from_env()
-    if chosen == "weaviate":
-        from lottery.stores.weaviate import WeaviateKnowledgeBase
-
-        return WeaviateKnowledgeBase.from_env(name, tenant=tenant, embeddings=embeddings)
-    from lottery.stores.embedded import EmbeddedKnowledgeBase
-
-    return EmbeddedKnowledgeBase.open(name, tenant=tenant, embeddings=embeddings)
 
 
 def check_name(name: str, what: str) -> None:

@@ -117,7 +117,7 @@ def _read_context(path: Path) -> str:
 def _kb_exists(name: str) -> bool:
     import asyncio
 
-    from lottery.stores.knowledge import open_knowledge_base
+    from lottery.stores.factory import open_knowledge_base
 
     async def check() -> bool:
         async with open_knowledge_base(name) as store:

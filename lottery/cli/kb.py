@@ -15,8 +15,9 @@ from rich.table import Table
 
 from lottery.cli.common import JSON_OPTION, cli_errors, print_json, stderr
 from lottery.errors import InputError
+from lottery.stores.factory import open_knowledge_base
 from lottery.stores.ingest import FileProblem, Streamed, iter_files, stream_file
-from lottery.stores.knowledge import KnowledgeBase, UpsertReport, open_knowledge_base
+from lottery.stores.knowledge import KnowledgeBase, UpsertReport
 
 app = typer.Typer(help="Knowledge bases: add files, search, stats, drop.", no_args_is_help=True)
 

@@ -22,7 +22,8 @@ import pytest
 
 from lottery.errors import InputError
 from lottery.stores.embeddings import LocalEmbeddings
-from lottery.stores.knowledge import MAX_DOCUMENT_CHARS, Document, KnowledgeBase, open_knowledge_base
+from lottery.stores.factory import open_knowledge_base
+from lottery.stores.knowledge import MAX_DOCUMENT_CHARS, Document, KnowledgeBase
 from tests.fakes.weaviate_server import FakeWeaviate
 
 BACKENDS = [

@@ -135,3 +135,14 @@ def test_context_holds_settings_only_and_resources_hold_the_objects() -> None:
     assert {f.name: f.type for f in fields(Context) if f.type not in plain} == {}
     assert {f.name for f in fields(Resources)} - {"settings"} == Resources.INJECTABLE
     assert not {f.name for f in fields(Context)} & Resources.INJECTABLE
+
+
+def test_only_the_factory_names_a_knowledge_base_backend() -> None:
+    """Nodes, resources and entry points open knowledge bases through
+    ``lottery.stores.factory``; the interface module knows no backend."""
+    backends = ("lottery.stores.embedded", "lottery.stores.weaviate")
+    bad = sorted(f"{m} -> {i}" for m in GRAPH
+                 if under(m, "lottery.nodes", "lottery.resources", "lottery.graphs",
+                          "lottery.stores.knowledge", *ENTRY_POINTS)
+                 for i in GRAPH[m] if i in backends)
+    assert not bad, bad
