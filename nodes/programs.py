@@ -21,11 +21,12 @@ from lottery.core.context import Context
 from lottery.nodes import prompts
 from lottery.nodes.llm import Reply, complete, fit, majority, room, sample
 from lottery.resources import Resources
+from lottery.tools.program import PROGRAM_ARG
 from lottery.tools.registry import ToolResult
 
 _FENCE = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)(?:```|\Z)", re.S | re.I)
-ARG_NAME = {"python": "code", "logic": "program"}
-"""The argument that carries the program, per program tool."""
+ARG_NAME = PROGRAM_ARG
+"""The argument that carries the program, per program tool (``lottery/tools/program.py``)."""
 
 
 @dataclass(slots=True)

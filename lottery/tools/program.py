@@ -11,9 +11,6 @@ from pydantic import BaseModel, Field
 
 from lottery.tools.sandbox import SandboxLimits, run_python
 
-PROGRAM_TOOLS = ("python", "logic")
-"""Tools whose argument is a program the model writes in a separate call."""
-
 
 class PythonArgs(BaseModel):
     """Arguments of the ``python`` tool."""
@@ -27,6 +24,13 @@ class LogicArgs(BaseModel):
 
     program: str = Field(min_length=1, max_length=20_000,
                          description="A Python program using z3 that prints the conclusion.")
+
+
+PROGRAM_ARG = {"python": "code", "logic": "program"}
+"""The program tools (their argument is a program the model writes in a separate call), and
+the argument that carries it: the field of :class:`PythonArgs` / :class:`LogicArgs`."""
+
+PROGRAM_TOOLS = tuple(PROGRAM_ARG)
 
 
 def make_python_tool(limits: SandboxLimits | None = None) -> BaseTool:

@@ -56,3 +56,12 @@ async def test_a_failing_tool_is_a_result_not_a_crash():
 def test_registry_describes_tools_for_the_planner():
     text = default_registry().describe()
     assert text.startswith("- calculator(expression: string):")
+
+
+def test_each_program_tool_names_the_argument_that_carries_its_program():
+    from lottery.tools.program import PROGRAM_ARG, LogicArgs, PythonArgs
+
+    schemas = {"python": PythonArgs, "logic": LogicArgs}
+    assert set(PROGRAM_ARG) == set(schemas)
+    for name, arg in PROGRAM_ARG.items():
+        assert list(schemas[name].model_fields) == [arg]
