@@ -3,9 +3,9 @@
 Every ``algorithm1-*`` row of ``results/policy`` keeps the candidates its root problem
 collected (kind and answer). The rows' answers do not depend on how confident the policy
 says it is, so the confidence rule (``lottery.nodes.policy.score``) can be replayed on them
-without a model: this script first re-derives the stored confidences with the rule the rows
-were made under (``checked=False`` for every policy, a sanity check: it reports how many
-rows it reproduces), then scores them with today's rule and writes both calibration tables::
+without a model: this script scores them with today's rule, reports how many rows keep the
+confidence they were stored with, and writes both calibration tables (as stored, as
+replayed)::
 
     python benchmarks/rescore_confidence.py          # -> results/calibration-replay.json
 
@@ -28,27 +28,25 @@ from lottery.nodes.policy import POLICIES, score
 REPO = Path(__file__).resolve().parent.parent
 
 
-def rescore(row: dict[str, Any], *, checked_rule: bool) -> float | None:
-    """The row's confidence under the old rule (``checked_rule=False``) or today's."""
+def rescore(row: dict[str, Any]) -> float | None:
+    """The row's confidence under today's rule."""
     policy = POLICIES.get(row.get("policy") or "")
     candidates = [Candidate(kind=k, answer=a) for k, a in row.get("candidates") or []]
     if policy is None or policy.planner or not candidates or row.get("rung") == "divide" \
             or any(c["kind"] in ("delegate", "merge") for c in candidates):
         return row.get("confidence")
-    verdict = score(candidates, policy.answer_kind,
-                    checked=checked_rule and policy.check != "none")
+    verdict = score(candidates, policy.answer_kind, checked=policy.check != "none")
     return verdict.confidence if verdict else row.get("confidence")
 
 
 def replay(folder: Path) -> dict[str, Any]:
     rows = read_rows(folder / "rows.jsonl")
-    old = [{**r, "confidence": rescore(r, checked_rule=False)} for r in rows]
-    new = [{**r, "confidence": rescore(r, checked_rule=True)} for r in rows]
-    same = sum(1 for r, o in zip(rows, old, strict=True)
+    new = [{**r, "confidence": rescore(r)} for r in rows]
+    same = sum(1 for r, o in zip(rows, new, strict=True)
                if r.get("confidence") is not None and o["confidence"] is not None
                and abs(r["confidence"] - o["confidence"]) < 1e-3)
     stored = sum(1 for r in rows if r.get("confidence") is not None)
-    return {"row": folder.name, "items": len(rows), "reproduced": f"{same}/{stored}",
+    return {"row": folder.name, "items": len(rows), "unchanged": f"{same}/{stored}",
             "stored": calibration(rows), "replayed": calibration(new)}
 
 
@@ -69,10 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     report = [replay(f) for f in folders]
     args.out.write_text(json.dumps({"benchmark": "calibration-replay", "rows": report},
                                    indent=2) + "\n")
-    print("| row | reproduced | confidence >= 0.8 right (stored) | (today's rule) |")
+    print("| row | confidence unchanged | confidence >= 0.8 right (stored) | (today's rule) |")
     print("|---|---:|---:|---:|")
     for r in report:
-        print(f"| {r['row']} | {r['reproduced']} | {_high(r['stored'])} | {_high(r['replayed'])} |")
+        print(f"| {r['row']} | {r['unchanged']} | {_high(r['stored'])} | {_high(r['replayed'])} |")
     return 0
 
 

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from lottery import asolve
 from lottery.core.state import Candidate
 from lottery.errors import ConfigurationError
-from lottery.nodes.policy import POLICIES, classify, resolve, score
+from lottery.nodes.policy import POLICIES, accepted, classify, resolve, score
 from lottery.testing import ScriptedChatModel
 from tests.unit.scripted import decision, question_of, scripted, step_of
 
@@ -121,9 +121,17 @@ def test_under_a_check_agreeing_samples_of_one_kind_stay_at_most_half_sure():
     assert score(same, checked=True).confidence == 0.5
     split = [*same[:3], Candidate(answer="Yes", kind="words")]
     assert score(split, checked=True).confidence == 0.375
-    confirmed = [*same[:2], Candidate(answer="no", kind="passages")]
+    confirmed = [*same[:2], Candidate(answer="no", kind="program")]
     verdict = score(confirmed, checked=True)
     assert verdict.agreed and verdict.confidence == 1.0  # a second kind reached it: not halved
+
+
+def test_an_answer_only_the_passages_confirm_is_accepted_but_never_sure():
+    words = [Candidate(answer="Caroline Wozniacki", kind="words") for _ in range(2)]
+    passages = [Candidate(answer="Caroline Wozniacki", kind="passages") for _ in range(2)]
+    verdict = score([*words, *passages], checked=True)
+    assert verdict.agreed and verdict.confidence == 0.75
+    assert accepted(POLICIES["knowledge"], verdict)
 
 
 async def test_a_best_effort_answer_whose_samples_all_agree_is_not_reported_sure():
