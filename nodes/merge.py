@@ -17,7 +17,9 @@ from lottery.resources import Resources
 
 
 async def merge(task: Task, runtime: Runtime[Context]) -> dict[str, Any]:
-    """One model call over the sub-answers; writes the parent and its children to memory M."""
+    """One model call over the sub-answers; writes the parent and its children to memory M.
+
+    Uses the run's model."""
     ctx, problem = runtime.context, task["problem"]
     lines = [prompts.RESULT_LINE.format(**r) for r in task["related"]]
     fixed = prompts.MERGE_USER.format(items="", question=problem["question"])

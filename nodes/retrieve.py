@@ -12,7 +12,9 @@ from lottery.resources import Resources
 
 
 async def retrieve(task: Task, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Search with the planner's query and attach the hits as evidence."""
+    """Search with the planner's query and attach the hits as evidence.
+
+    Uses the run's knowledge base (the one the input names, else ``knowledge_base``)."""
     ctx, problem = runtime.context, task["problem"]
     query = problem["query"] or problem["question"]
     kb = Resources.of(ctx).kb_for(task.get("knowledge_base"))

@@ -25,7 +25,9 @@ from lottery.resources import Resources
 
 
 async def tool(task: Task, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Run the planner's tool call (a program tool writes its program first)."""
+    """Run the planner's tool call (a program tool writes its program first).
+
+    Uses the run's tool set and, for arguments or a program, its model."""
     problem, res = task["problem"], Resources.of(runtime.context)
     name = (problem["tool_call"] or {}).get("name", "")
     if name in ARG_NAME and name in res.registry:
