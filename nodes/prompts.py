@@ -126,8 +126,8 @@ COT_SYSTEM = "Answer the question. Think step by step, then " + ANSWER_LINE
 
 SHORT_SYSTEM = (
     "Reduce the full answer to the answer alone, as a grader compares it with the gold "
-    "answer: a name, a title, a date, a number, yes or no, or a short phrase, in the words of "
-    'the full answer. Reply with JSON: {"answer": "..."}.'
+    "answer: a name, a title, a date, a number or a short phrase, copied from the full "
+    'answer. Reply with JSON: {"answer": "..."}.'
 )
 """Knowledge answers come as sentences from a small model ("Based on the evidence, the band
 is Rush."); exact match and F1 grade a span, and the passages check looks for the span."""

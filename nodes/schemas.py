@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
@@ -131,9 +132,12 @@ class ShortAnswer(BaseModel):
     answer: str = Field(min_length=1, max_length=SHORT_ANSWER_CHARS)
 
     @classmethod
-    def json_schema(cls) -> dict[str, Any]:
-        """The schema the server constrains decoding to (the string is bounded: a small model
-        otherwise repeats its sentence inside the JSON)."""
+    def json_schema(cls, choices: Sequence[str] = ()) -> dict[str, Any]:
+        """The schema the server constrains decoding to: one of ``choices`` when the question
+        offers them ("yes"/"no", or the two names of "Which ..., A or B?"), else a bounded
+        string (a small model otherwise repeats its sentence inside the JSON)."""
+        answer: dict[str, Any] = ({"type": "string", "enum": list(choices)} if choices else
+                                  {"type": "string", "minLength": 1,
+                                   "maxLength": SHORT_ANSWER_CHARS})
         return {"type": "object", "additionalProperties": False, "required": ["answer"],
-                "properties": {"answer": {"type": "string", "minLength": 1,
-                                          "maxLength": SHORT_ANSWER_CHARS}}}
+                "properties": {"answer": answer}}

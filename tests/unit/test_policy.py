@@ -331,6 +331,63 @@ async def test_an_unusable_short_answer_keeps_the_full_one():
     assert result.answer == sentence  # never an empty or invented answer
 
 
+async def test_a_choice_question_is_answered_with_one_of_its_names():
+    kb = await facts("Sinclair Hill (1894-1945) was a British film director. Robert Z. Leonard "
+                     "(1889-1968) was an American film director.")
+    q = "Which film director is younger, Robert Z. Leonard or Sinclair Hill?"
+    sentence = "Sinclair Hill was born in 1894, so Sinclair Hill is the younger of the two."
+
+    def answers(step: str, user: str) -> str:
+        return '{"answer": "Sinclair Hill"}' if step == "short" else "Answer: " + sentence
+
+    m = scripted(answers=answers)
+    result = await asolve(q, chat_model=m, knowledge=kb, durable=False)
+    assert result.answer == "Sinclair Hill" and not result.best_effort
+    short = next(c for c in m.calls if step_of(c) == "short")
+    schema = short["kwargs"]["extra_body"]["response_format"]["json_schema"]["schema"]
+    assert schema["properties"]["answer"]["enum"] == ["Robert Z. Leonard", "Sinclair Hill"]
+
+
+@pytest.mark.parametrize(("question", "choices"), [
+    ("Which film director is younger, Robert Z. Leonard or Sinclair Hill?",
+     ("Robert Z. Leonard", "Sinclair Hill")),
+    ('Which magazine came first, "Arthur\'s Magazine" or "First for Women"?',
+     ("Arthur's Magazine", "First for Women")),
+    ("Were both films released in 1975?", ("yes", "no")),
+    ("Does Hugo Romero or Ana Ruiz play for Murcia?", ()),  # asks for a name
+    ("Who wrote the novel Dracula?", ()),
+])
+def test_the_answers_a_question_allows(question, choices):
+    from lottery.nodes.solve import choices_of
+
+    assert choices_of(question) == choices
+
+
+async def test_a_span_the_full_answer_does_not_hold_is_not_taken():
+    kb = await facts("Alien (1979) was directed by Ridley Scott.")
+    q = "Who directed the film Alien?"
+    sentence = "The evidence says that the film Alien was directed by Ridley Scott."
+    m = scripted(answers=lambda step, user: '{"answer": "No"}' if step == "short"
+                 else "Answer: " + sentence)
+    result = await asolve(q, chat_model=m, knowledge=kb, durable=False, max_calls=3)
+    # kept whole; an invented "No" would be dropped as misfitting the question, leaving none
+    assert result.answer == sentence and result.root["candidates"][0]["answer"] == sentence
+
+
+async def test_the_second_hop_adds_new_passages_only():
+    from lottery.stores.knowledge import Document, InMemoryKnowledgeBase
+
+    kb = InMemoryKnowledgeBase("facts")
+    await kb.aupsert([Document(id=f"d{i}", text=f"Note {i} about the band Rush and its drummer.")
+                      for i in range(8)])
+    q = "Which band did the drummer of Rush play in before?"
+    m = model({q: ["Rush", "Rush", "Rush"]})
+    result = await asolve(q, chat_model=m, knowledge=kb, durable=False, top_k=3)
+    assert "retrieve" in result.root["rungs"]
+    refs = [e["ref"] for e in result.root["evidence"] if e["source"] == "kb:facts"]
+    assert len(refs) == 6 and len(set(refs)) == 6
+
+
 async def test_an_answer_the_question_names_is_not_confirmed_by_the_passages():
     kb = await facts("Hugo Romero is a footballer who plays for Murcia.")
     q = "Which club does Hugo Romero play for?"
