@@ -71,6 +71,11 @@ class Policy:
     short_answers: bool = False
     """Reduce a sentence-long answer to the answer alone (a JSON-schema constrained call) before
     it is scored: the passages check and a grader look for a span, not a sentence."""
+    program_first: bool = False
+    """With a delegate configured, the attempt runs the check's program first and reasons
+    only when the program's answer could be confirmed (:func:`confirmable`); otherwise the
+    problem goes to the delegate without the chain of thought, the small model's dearest call
+    (without a delegate the two run together, as the samples rung needs both anyway)."""
 
 
 POLICIES: dict[str, Policy] = {
@@ -80,7 +85,7 @@ POLICIES: dict[str, Policy] = {
         Policy(name="math", description="chain of thought, checked by an executed Python "
                "program; more samples, then delegation, only on disagreement",
                check="python", escalate=("samples", "delegate"), delegating=("delegate",),
-               answer_kind="number"),
+               answer_kind="number", program_first=True),
         # No samples rung for logic: on 100 LogicalDeduction items (0.5B) the ladder with
         # samples scored 19% against the single CoT call's 20% at 6.9x its compute; the
         # z3 check rarely agreed, and more samples did not find the answer.
@@ -227,6 +232,20 @@ def score(candidates: Sequence[Candidate], kind: str | None = None, *,
         confidence = round(confidence, 4)
     return Verdict(answer=answer.strip(), confidence=confidence, agreed=len(kinds[key]) > 1,
                    votes=votes[key])
+
+
+def confirmable(outputs: Sequence[str], kind: str | None) -> bool:
+    """Whether a program's printed answer can be the one the chain of thought confirms: some
+    program printed one and, where a number is asked for (``math``), a whole one. Measured
+    with a delegate on 100 items each (0.5B), the attempt confirmed none of the 19 GSM8K
+    problems whose program failed or printed a fraction, and 1 of 5 on SVAMP (wrong):
+    their chains of thought cost 0.5B x ~480 tokens each and bought nothing."""
+    if not outputs:
+        return False
+    if kind != "number":
+        return True
+    key = answer_key(outputs[0], "number")
+    return key is not None and re.fullmatch(r"-?\d+", key) is not None
 
 
 def accepted(policy: Policy, verdict: Verdict | None) -> bool:

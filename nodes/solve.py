@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import Awaitable
 from typing import Any
 
 from langchain_core.messages import BaseMessage
@@ -27,7 +28,7 @@ from lottery.nodes.llm import (
     system_user,
 )
 from lottery.nodes.memory import remember
-from lottery.nodes.policy import POLICIES, Policy, accepted, score
+from lottery.nodes.policy import POLICIES, Policy, accepted, confirmable, score
 from lottery.nodes.programs import ARG_NAME, ProgramOutcome, run_programs
 from lottery.nodes.schemas import ShortAnswer
 from lottery.resources import Resources
@@ -153,15 +154,23 @@ async def _new_candidates(task: Task, res: Resources, policy: Policy,
     # no program check without the tool (`--ablate tools`), or when the budget leaves this
     # task one call (its allowance): the answer then stays unchecked
     tool = tool if tool in res.registry and task["allowance"] >= 2 else ""
-    words = sample(res, messages, n, reply, temperature=None if n == 1 else ctx.solve_temperature)
-    if tool:
-        texts, outcome = await asyncio.gather(words, run_programs(
-            res, tool, problem["question"], task["related"], allowance=1, samples=n,
-            greedy=n == 1))
+
+    def words() -> Awaitable[list[str]]:
+        return sample(res, messages, n, reply, temperature=None if n == 1 else ctx.solve_temperature)
+
+    if not tool:
+        texts, executed = await words(), []
+    else:
+        programs = run_programs(res, tool, problem["question"], task["related"], allowance=1,
+                                samples=n, greedy=n == 1)
+        if n == 1 and policy.program_first and res.can_delegate:
+            outcome = await programs  # reason only when the program's answer can be confirmed
+            printed = [r.output.strip() for r in outcome.runs if r.ok]
+            texts = await words() if confirmable(printed, policy.answer_kind) else []
+        else:
+            texts, outcome = await asyncio.gather(words(), programs)
         reply.usage = add_usage(reply.usage, outcome.reply.usage)
         executed = [r.output.strip() for r in outcome.runs if r.ok]
-    else:
-        texts, executed = await words, []
     found = [Candidate(answer=final_answer(t), kind="words", model=ctx.model) for t in texts]
     if policy.short_answers and task["allowance"] >= 2:
         found = await shorten(res, problem["question"], found, reply)

@@ -224,6 +224,21 @@ async def test_a_no_to_a_who_question_is_never_the_answer():
     assert result.answer != "No" and result.best_effort
 
 
+async def test_with_a_delegate_a_program_printing_a_fraction_goes_to_it_without_reasoning():
+    m = model({APPLES: "29"}, {APPLES: "29.5"})
+    result = await asolve(APPLES, chat_model=m, delegate_chat_model=delegate("29"), durable=False)
+    assert steps(m) == ["program"]  # no chain of thought: no count it reaches could agree
+    assert result.answer == "29" and result.root["rungs"] == ["delegate"]
+    whole = model({APPLES: "29"}, {APPLES: "29"})
+    result = await asolve(APPLES, chat_model=whole, delegate_chat_model=delegate("0"),
+                          durable=False)
+    assert steps(whole) == ["program", "solve"] and result.answer == "29"
+    assert result.usage.delegate_calls == 0
+    alone = model({APPLES: "29"}, {APPLES: "29.5"})  # no delegate: both run, as before
+    await asolve(APPLES, chat_model=alone, durable=False, max_calls=2)
+    assert sorted(steps(alone)) == ["program", "solve"]
+
+
 async def test_a_delegated_answer_no_small_answer_supports_is_a_best_effort():
     m = model({APPLES: "30"}, {APPLES: "31"})
     result = await asolve(APPLES, chat_model=m, delegate_chat_model=delegate("29"), durable=False)
