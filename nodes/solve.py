@@ -228,6 +228,7 @@ def _words(text: str) -> str:
 
 
 def _holds(text: str, span: str) -> bool:
+    """Whether ``text`` holds ``span`` word for word, case, spacing and end marks aside."""
     key = _words(span)
     return bool(key) and re.search(rf"(?<!\w){re.escape(key)}(?!\w)", _words(text)) is not None
 
@@ -250,12 +251,11 @@ def choices_of(question: str) -> tuple[str, ...]:
 def in_passages(answer: str, evidence: list[Evidence]) -> bool:
     """Whether retrieved passages contain ``answer`` (word for word, case aside): the
     knowledge check. A yes/no answer or a lone letter proves nothing this way."""
-    key = " ".join(answer.lower().strip(" .").split())
+    key = _words(answer)
     if len(key) < 2 or key in ("yes", "no", "true", "false", "unknown"):
         return False
-    text = " ".join(" ".join(e["content"].lower().split()) for e in evidence
-                    if e["source"].startswith("kb:"))
-    return re.search(rf"(?<!\w){re.escape(key)}(?!\w)", text) is not None
+    return _holds(" ".join(e["content"] for e in evidence if e["source"].startswith("kb:")),
+                  answer)
 
 
 _CHOICE = re.compile(r"\bor\b|\bboth\b|\bsame\b|\beither\b", re.I)
@@ -282,9 +282,8 @@ def echoes_question(answer: str, question: str) -> bool:
     """An answer the question itself names, where the question offers no choice between
     names ("Which ... X or Y?"): the passages hold it because the question is about it.
     On 100 HotpotQA items, 21 of the 0.5B's 30 answers named in the question were wrong."""
-    key = " ".join(answer.lower().strip(" .").split())
-    text = " ".join(question.lower().split())
-    return len(key) > 2 and key in text and not _CHOICE.search(question)
+    key = _words(answer)
+    return len(key) > 2 and key in _words(question) and not _CHOICE.search(question)
 
 
 async def _answers(res: Resources, messages: list[BaseMessage], reply: Reply) -> list[str]:
