@@ -9,8 +9,8 @@ replayed)::
 
     python benchmarks/rescore_confidence.py          # -> results/calibration-replay.json
 
-Rows answered by a delegate or a merge keep their stored confidence (the rule did not
-change for them); ``planner`` rows have no confidence.
+Rows answered by a merge keep their stored confidence (the rule did not change for them);
+``planner`` rows have no confidence.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def rescore(row: dict[str, Any]) -> float | None:
     policy = POLICIES.get(row.get("policy") or "")
     candidates = [Candidate(kind=k, answer=a) for k, a in row.get("candidates") or []]
     if policy is None or policy.planner or not candidates or row.get("rung") == "divide" \
-            or any(c["kind"] in ("delegate", "merge") for c in candidates):
+            or any(c["kind"] == "merge" for c in candidates):
         return row.get("confidence")
     verdict = score(candidates, policy.answer_kind, checked=policy.check != "none")
     return verdict.confidence if verdict else row.get("confidence")

@@ -191,7 +191,10 @@ def score(candidates: Sequence[Candidate], kind: str | None = None, *,
     going to the earliest (the greedy answers come first). Confidence is the chosen
     value's share of the answers, counted over at least two (passages that hold an answer
     count 0.4 of an answer, see ``_WEIGHT``); a delegate's answer starts at
-    0.5 and gains the share of the small model's answers that agree with it.
+    0.5 and gains the share of the small model's answers that agree with it (counted over
+    at least two: with a delegate, a `math` attempt whose program printed a fraction has no
+    chain of thought, and on GSM8K the one such program that agreed with the delegate was
+    wrong at 1.0).
 
     ``checked`` (the policy has a check): an answer only one kind of evidence reached is
     half as sure, at most 0.5; one that only the passages confirm is at most
@@ -220,7 +223,9 @@ def score(candidates: Sequence[Candidate], kind: str | None = None, *,
                   _bare(same[0]["answer"], key, kind))
     if delegated:  # the larger model's answer, surer the more small answers agree with it
         small = [k for k, c in zip(keys, given, strict=True) if c["kind"] != "delegate"]
-        confidence = round(0.5 + 0.5 * small.count(key) / max(len(small), 1), 4)
+        # counted over at least two small answers, as an answer alone is: a lone small
+        # program that printed the delegate's number is one vote, not a confirmation
+        confidence = round(0.5 + 0.5 * small.count(key) / max(len(small), 2), 4)
     else:
         weights = [_WEIGHT.get(c["kind"], 1.0) for c in given]
         agreeing = sum(w for k, w in zip(keys, weights, strict=True) if k == key)

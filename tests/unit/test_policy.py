@@ -113,6 +113,8 @@ def test_one_unchecked_answer_is_half_sure_and_a_delegates_answer_wins():
     verdict = score([Candidate(answer="7", kind="words"), Candidate(answer="7", kind="program"),
                      Candidate(answer="9", kind="delegate")])
     assert verdict.answer == "9" and verdict.confidence == 0.5  # no small answer agrees
+    lone = score([Candidate(answer="9", kind="program"), Candidate(answer="9", kind="delegate")])
+    assert lone.confidence == 0.75  # one small answer agreeing is one vote of two, not all
 
 
 def test_under_a_check_agreeing_samples_of_one_kind_stay_at_most_half_sure():
