@@ -129,6 +129,7 @@ def plot(results: Sequence[dict[str, Any]], out: Path) -> list[Path]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     out.mkdir(parents=True, exist_ok=True)
     runs = [s for s in results if s.get("accuracy") is not None]
@@ -171,27 +172,42 @@ def plot(results: Sequence[dict[str, Any]], out: Path) -> list[Path]:
     fig.tight_layout()
     written.append(_save(fig, out / "accuracy.png"))
 
-    # 2. accuracy against compute (params x tokens per item), log x
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    markers = "osD^v<>p*h"
-    for j, key in enumerate(keys):
-        for i, suite in enumerate(suites):
-            hit = [s for s in runs if s["suite"] == suite
-                   and (_short_model(s["model"]), s["label"]) == key and s.get("compute_per_item")]
-            for s in hit:
-                ax.scatter(s["compute_per_item"], 100 * s["accuracy"], color=colors(j),
-                           marker=markers[i % len(markers)], s=60,
-                           label=f"{names[j]} / {suite}")
-                ax.annotate(f"{suite}", (s["compute_per_item"], 100 * s["accuracy"]),
-                            fontsize=7, xytext=(4, 4), textcoords="offset points")
-    ax.set_xscale("log")
-    ax.set_xlabel("compute per item = parameters x tokens processed (log)")
-    ax.set_ylabel("accuracy (%)")
-    ax.set_ylim(0, 105)
-    ax.set_title("Accuracy against compute (up and left is better)")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7, loc="best")
-    fig.tight_layout()
+    # 2. accuracy against compute (params x tokens per item), one panel per suite, log x
+    ncols = min(3, len(suites))
+    nrows = -(-len(suites) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols + 3.2, 3.0 * nrows),
+                             squeeze=False, layout="constrained")
+    markers = "osD^v<>p*hXP"
+    palette = plt.get_cmap("tab20")
+    handles: dict[str, Any] = {}
+    for i, suite in enumerate(suites):
+        ax = axes[i // ncols][i % ncols]
+        for j, key in enumerate(keys):
+            for s in runs:
+                if s["suite"] != suite or (_short_model(s["model"]), s["label"]) != key \
+                        or not s.get("compute_per_item"):
+                    continue
+                acc = 100 * s["accuracy"]
+                lo, hi = (100 * v for v in s["accuracy_ci95"])
+                handles[names[j]] = ax.errorbar(
+                    s["compute_per_item"], acc, yerr=[[acc - lo], [hi - acc]],
+                    color=palette(j % 20), marker=markers[j % len(markers)], markersize=6,
+                    elinewidth=0.7, capsize=2, alpha=0.9, linestyle="none")
+        ax.set_xscale("log")
+        # ticks at 1, 2 and 5 of each decade, written short: "2e+11"
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:.0e}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_ylim(0, 105)
+        ax.set_title(suite, fontsize=9)
+        ax.grid(alpha=0.3, which="both")
+        ax.tick_params(labelsize=7)
+    for k in range(len(suites), nrows * ncols):
+        axes[k // ncols][k % ncols].set_visible(False)
+    fig.supxlabel("compute per item = parameters x tokens processed (log)", fontsize=8)
+    fig.supylabel("accuracy (%), 95% CI", fontsize=8)
+    fig.suptitle("Accuracy against compute (up and left is better)", fontsize=10)
+    fig.legend(list(handles.values()), list(handles), loc="outside right center", fontsize=7)
     written.append(_save(fig, out / "accuracy_vs_compute.png"))
 
     # 3. model calls and wall time per item

@@ -122,13 +122,16 @@ class BenchConfig:
     @property
     def label(self) -> str:
         """``cot``, ``algorithm1-no-tools``, ``cot+rag``, ``algorithm1-sc5`` (answers voted
-        over 5 samples per solve), ``…-checked-python`` (``solve_check``), ``pal-0shot``
-        (``program_shots``): the run's name in reports."""
+        over 5 samples per solve), ``algorithm1-auto+delegate-1.5b-cot`` (the delegate
+        reasons instead of writing a program, ``delegate_strategy=cot``), ``…-checked-python``
+        (``solve_check``), ``pal-0shot`` (``program_shots``): the run's name in reports."""
         name = self.strategy + ("+rag" if self.rag else "")
         if self.strategy == "algorithm1":
             name += f"-{self.policy or 'auto'}"
         if self.delegate_model:
             name += f"+delegate-{size_tag(self.delegate_model)}"
+            strategy = self.settings.get("delegate_strategy")
+            name += f"-{strategy}" if strategy and strategy != "pal" else ""
         name += "".join(f"-no-{a}" for a in sorted(self.ablate))
         samples = int(self.settings.get("solve_samples") or 1)
         name += f"-sc{samples}" if samples > 1 else ""

@@ -217,6 +217,8 @@ def test_the_label_names_ablations_and_self_consistency():
             == "algorithm1-planner-no-divide-sc5-checked-python")
     assert label(policy="math", delegate_model="qwen2.5-coder-1.5b-instruct",
                  delegate_base_url="http://x/v1") == "algorithm1-math+delegate-1.5b"
+    assert label(delegate_model="qwen2.5-coder-1.5b-instruct", delegate_base_url="http://x/v1",
+                 settings={"delegate_strategy": "cot"}) == "algorithm1-auto+delegate-1.5b-cot"
     assert BenchConfig(suite="x", strategy="cot", model="m", out="o").label == "cot"
     assert BenchConfig(suite="x", strategy="pal", model="m", out="o",
                        settings={"program_shots": 0}).label == "pal-0shot"
