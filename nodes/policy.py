@@ -157,9 +157,13 @@ class Verdict:
 
     answer: str
     confidence: float
+    """How sure the answer is, as reported: the share below, halved or capped where the
+    evidence is weaker than it looks (see :func:`score`)."""
     agreed: bool
     """Independent kinds of evidence (reasoning and a program, or passages) reached it."""
     votes: int
+    support: float = 0.0
+    """The chosen value's share of the answers, uncapped: what acceptance tests."""
 
 
 _EVIDENCE_KIND = {"words": "words", "delegate": "words", "merge": "words",
@@ -167,17 +171,17 @@ _EVIDENCE_KIND = {"words": "words", "delegate": "words", "merge": "words",
 """Which kind of evidence a candidate is: agreement across kinds is what a check means."""
 
 _WEIGHT = {"passages": 0.4}
-"""How much a candidate counts towards confidence (1 unless named). Passages that contain an
-answer prove little: on 100 HotpotQA items the 0.5B's answers the passages held were right
-11 times out of 42, so one reading the passages confirm is accepted at 0.7, not 1.0."""
+"""How much a candidate counts towards the share (1 unless named). Passages that contain an
+answer prove little: one reading the passages confirm has a share of 0.7, not 1.0."""
 
 
-PASSAGES_ONLY_CAP = 0.75
+PASSAGES_ONLY_CAP = 0.5
 """Most confidence an answer gets when the passages holding it are its only second kind of
-evidence: accepted, never sure. Passages hold many wrong answers (the entity the question
-is about, a neighbour in the same list): measured on the 0.5B, such answers were right 11
-times of 42 on HotpotQA, and of the ones that reached 0.8 by repeated agreement, 1 of 4
-(HotpotQA) and 0 of 1 (MuSiQue)."""
+evidence: accepted (the climb stops, as its share is 0.7 or more), but no surer than an
+unchecked answer. Passages hold many wrong answers (the entity the question is about, a
+neighbour in the same list): measured on the 0.5B, 100 items each, such answers were right
+20 times of 73 on HotpotQA and 4 of 77 on MuSiQue (at 0.7 before this cap), below the
+unaccepted ones (10 of 27 on HotpotQA)."""
 
 
 def score(candidates: Sequence[Candidate], kind: str | None = None, *,
@@ -189,8 +193,9 @@ def score(candidates: Sequence[Candidate], kind: str | None = None, *,
     answer (a larger model) wins when there is one; otherwise a value that two kinds of
     evidence reached wins over any value one kind reached, then the most votes, ties
     going to the earliest (the greedy answers come first). Confidence is the chosen
-    value's share of the answers, counted over at least two (passages that hold an answer
-    count 0.4 of an answer, see ``_WEIGHT``); a delegate's answer starts at
+    value's share of the answers (its ``support``, which acceptance tests), counted over at
+    least two (passages that hold an answer count 0.4 of an answer, see ``_WEIGHT``); a
+    delegate's answer starts at
     0.5 and gains the share of the small model's answers that agree with it (counted over
     at least two: with a delegate, a `math` attempt whose program printed a fraction has no
     chain of thought, and on GSM8K the one such program that agreed with the delegate was
@@ -225,18 +230,18 @@ def score(candidates: Sequence[Candidate], kind: str | None = None, *,
         small = [k for k, c in zip(keys, given, strict=True) if c["kind"] != "delegate"]
         # counted over at least two small answers, as an answer alone is: a lone small
         # program that printed the delegate's number is one vote, not a confirmation
-        confidence = round(0.5 + 0.5 * small.count(key) / max(len(small), 2), 4)
+        confidence = support = round(0.5 + 0.5 * small.count(key) / max(len(small), 2), 4)
     else:
         weights = [_WEIGHT.get(c["kind"], 1.0) for c in given]
         agreeing = sum(w for k, w in zip(keys, weights, strict=True) if k == key)
-        confidence = agreeing / max(sum(weights), 2)
+        confidence = support = agreeing / max(sum(weights), 2)
         if checked and len(kinds[key]) < 2:
             confidence /= 2
         elif kinds[key] == {"words", "passages"}:
             confidence = min(confidence, PASSAGES_ONLY_CAP)
         confidence = round(confidence, 4)
     return Verdict(answer=answer.strip(), confidence=confidence, agreed=len(kinds[key]) > 1,
-                   votes=votes[key])
+                   votes=votes[key], support=round(support, 4))
 
 
 def confirmable(outputs: Sequence[str], kind: str | None) -> bool:
@@ -254,11 +259,13 @@ def confirmable(outputs: Sequence[str], kind: str | None) -> bool:
 
 
 def accepted(policy: Policy, verdict: Verdict | None) -> bool:
-    """Whether the climb stops here: confident enough and, when the policy checks,
-    confirmed by a second kind of evidence."""
+    """Whether the climb stops here: the chosen value has a large enough share of the
+    answers (``support``, at least the policy's ``accept``) and, when the policy checks, a
+    second kind of evidence reached it. The reported confidence may be lower (an answer only
+    the passages confirm), and never decides the climb."""
     if verdict is None:
         return False
-    return verdict.confidence >= policy.accept and (policy.check == "none" or verdict.agreed)
+    return verdict.support >= policy.accept and (policy.check == "none" or verdict.agreed)
 
 
 # -- the ladder ----------------------------------------------------------------------------

@@ -105,7 +105,7 @@ async def test_algorithm1_rows_carry_the_tree_size_and_kb_is_loaded(tmp_path):
     # run as `lottery ask` would (auto): the knowledge policy retrieves first, no planner call,
     # and the passages hold the answer
     assert row["correct"] and row["f1"] == 1.0 and row["calls"] == 1 and row["decision"] == "retrieve"
-    assert row["policy"] == "knowledge" and row["confidence"] == 0.7 and row["rung"] == "attempt"
+    assert row["policy"] == "knowledge" and row["confidence"] == 0.5 and row["rung"] == "attempt"
     assert run.summary["f1"] == 1.0 and run.summary["policy"] == "auto"
     assert run.summary["calibration"] == [{"from": 0.5, "to": 0.8, "items": 1, "accuracy": 1.0,
                                            "accuracy_ci95": [0.2065, 1.0]}]
