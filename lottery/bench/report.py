@@ -118,6 +118,24 @@ def calibration_table(results: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n" if len(lines) > 2 else ""
 
 
+def choices_table(results: Sequence[dict[str, Any]]) -> str:
+    """Per policy run, the classes ``auto`` chose and how each did; per run of an option
+    suite, the letters given against the gold letters (a constant answer shows at once)."""
+    lines = ["| suite | model | strategy | classes chosen (right/items) | answers given | gold |",
+             "|---|---|---|---|---|---|"]
+    for s in results:
+        if not s.get("classes") and not s.get("answers"):
+            continue
+        chosen = ", ".join(f"{c} {v['correct']}/{v['items']}"
+                           for c, v in (s.get("classes") or {}).items()) or "-"
+        answers = s.get("answers") or {}
+        given, gold = (", ".join(f"{k} {v}" for k, v in (answers.get(part) or {}).items()) or "-"
+                       for part in ("given", "gold"))
+        lines.append(f"| {s['suite']} | {s['model']} | {s['label']} | {chosen} | {given} | "
+                     f"{gold} |")
+    return "\n".join(lines) + "\n" if len(lines) > 2 else ""
+
+
 def _short_model(model: str) -> str:
     tag = size_tag(model)
     return tag.upper() if tag in MODEL_PARAMS else tag
@@ -254,6 +272,9 @@ def write_report(paths: Sequence[str | Path], out: Path, *,
     calibrated = calibration_table(results)
     if calibrated:
         body += ["## Calibration", "", calibrated, ""]
+    chosen = choices_table(results)
+    if chosen:
+        body += ["## What each run chose and answered", "", chosen, ""]
     body += [f"![{p.stem}]({p.name})" for p in pngs]
     (out / "report.md").write_text("\n".join(body) + "\n", encoding="utf-8")
     return {"table": table, "results": results, "files": [str(out / "report.md"),

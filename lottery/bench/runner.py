@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -424,6 +426,8 @@ def summarize(rows: list[dict[str, Any]], config: BenchConfig, *,
         "delegated": sum(1 for r in rows if r.get("delegated")),
         "delegate_tokens": delegate_tokens,
         "calibration": calibration(rows),
+        "classes": classes(rows),
+        "answers": answer_distribution(rows),
     }
     if n:
         summary.update(
@@ -449,6 +453,32 @@ def tally(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "prompt_tokens": sum(r.get("prompt_tokens", 0) for r in rows),
             "completion_tokens": sum(r.get("completion_tokens", 0) for r in rows),
             "wall_time_s": round(sum(r.get("wall_time_s", 0.0) for r in rows), 2)}
+
+
+def classes(rows: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Per policy class that ran (``auto`` picks one per question): items and right answers,
+    so that what ``auto`` chose for a suite is seen beside how each choice did."""
+    out: dict[str, dict[str, int]] = {}
+    for r in rows:
+        if r.get("policy"):
+            c = out.setdefault(r["policy"], {"items": 0, "correct": 0})
+            c["items"] += 1
+            c["correct"] += bool(r.get("correct"))
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]["items"]))
+
+
+_OPTION = re.compile(r"[A-J]")
+
+
+def answer_distribution(rows: list[dict[str, Any]]) -> dict[str, dict[str, int]] | None:
+    """For an option suite (every gold answer a letter): how often each letter was the gold
+    answer and how often it was given (``none``: no option read), so that a model answering
+    one letter throughout shows as such. ``None`` for other suites."""
+    if not rows or not all(_OPTION.fullmatch(str(r.get("gold", ""))) for r in rows):
+        return None
+    gold = Counter(str(r["gold"]) for r in rows)
+    given = Counter(str(r.get("parsed") or "none") for r in rows)
+    return {"gold": dict(sorted(gold.items())), "given": dict(sorted(given.items()))}
 
 
 CONFIDENCE_BUCKETS = (0.0, 0.5, 0.8, 1.0001)

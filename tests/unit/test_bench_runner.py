@@ -243,6 +243,23 @@ def test_compute_counts_each_models_tokens_at_its_own_size():
     assert s["delegated"] == 1 and s["delegated_fraction"] == 0.5
 
 
+def test_the_report_shows_what_auto_chose_and_which_letters_were_given(tmp_path):
+    from lottery.bench.report import choices_table
+    from lottery.bench.runner import summarize
+
+    cfg = BenchConfig(suite="x", strategy="algorithm1", model="m", out="o")
+    rows = [{"gold": "A", "parsed": "B", "correct": False, "policy": "logic"},
+            {"gold": "B", "parsed": "B", "correct": True, "policy": "logic"},
+            {"gold": "C", "parsed": None, "correct": False, "policy": "general"}]
+    s = summarize(rows, cfg)
+    assert s["classes"] == {"logic": {"items": 2, "correct": 1},
+                            "general": {"items": 1, "correct": 0}}
+    assert s["answers"] == {"gold": {"A": 1, "B": 1, "C": 1}, "given": {"B": 2, "none": 1}}
+    assert "| logic 1/2, general 0/1 | B 2, none 1 | A 1, B 1, C 1 |" in choices_table([s])
+    numbers = summarize([{"gold": 18.0, "parsed": "18", "correct": True}], cfg)
+    assert numbers["answers"] is None and numbers["classes"] == {}
+
+
 def window_refusal(messages) -> str:
     """q1's prompt is 'too long': the server refuses it with HTTP 400, as vLLM does."""
     import httpx
