@@ -162,7 +162,7 @@ class Verdict:
     agreed: bool
     """Independent kinds of evidence (reasoning and a program, or passages) reached it."""
     votes: int
-    support: float = 0.0
+    support: float
     """The chosen value's share of the answers, uncapped: what acceptance tests."""
 
 
@@ -195,11 +195,10 @@ def score(candidates: Sequence[Candidate], kind: str | None = None, *,
     going to the earliest (the greedy answers come first). Confidence is the chosen
     value's share of the answers (its ``support``, which acceptance tests), counted over at
     least two (passages that hold an answer count 0.4 of an answer, see ``_WEIGHT``); a
-    delegate's answer starts at
-    0.5 and gains the share of the small model's answers that agree with it (counted over
-    at least two: with a delegate, a `math` attempt whose program printed a fraction has no
-    chain of thought, and on GSM8K the one such program that agreed with the delegate was
-    wrong at 1.0).
+    delegate's answer starts at 0.5 and gains the share of the small model's answers that
+    agree with it (counted over at least two: with a delegate, a `math` attempt whose
+    program printed a fraction has no chain of thought, and on GSM8K the one such program
+    that agreed with the delegate was wrong at 1.0).
 
     ``checked`` (the policy has a check): an answer only one kind of evidence reached is
     half as sure, at most 0.5; one that only the passages confirm is at most
