@@ -76,6 +76,8 @@ class BenchConfig:
     ablate: tuple[str, ...] = ()
     base_url: str | None = None
     limit: int | None = None
+    skip: int = 0
+    """Items left out at the start of the suite, before ``limit`` applies (held-out rows)."""
     concurrency: int = 8
     rag: bool = False
     """Baselines only: put the top-k passages retrieved for the question into the prompt."""
@@ -235,7 +237,8 @@ async def run_bench(
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     _check_resume(out, config)
-    suite = suite or load_suite(config.suite, config.data, limit=config.limit)
+    suite = suite or load_suite(config.suite, config.data, limit=config.limit,
+                                 skip=config.skip)
     rows_path = out / ROWS
     _drop_torn_tail(rows_path)
     done = {r["id"] for r in read_rows(rows_path)}

@@ -309,8 +309,10 @@ SUITES: dict[str, Callable[[Path], SuiteData]] = {
 """Every suite by name."""
 
 
-def load_suite(name: str, data: str | Path | None = None, *, limit: int | None = None) -> SuiteData:
-    """Load suite ``name`` from the data folder; the first ``limit`` items when given.
+def load_suite(name: str, data: str | Path | None = None, *, limit: int | None = None,
+               skip: int = 0) -> SuiteData:
+    """Load suite ``name`` from the data folder; the first ``limit`` items when given, after
+    the first ``skip`` (held-out items: ``skip=100`` is disjoint from ``limit=100``).
 
     The knowledge base documents always come from the whole file, so a small
     ``limit`` does not make retrieval easier.
@@ -322,6 +324,11 @@ def load_suite(name: str, data: str | Path | None = None, *, limit: int | None =
             f"unknown suite {name!r} (choose from {', '.join(SUITES)})"
         ) from None
     suite = loader(data_root(data))
+    if skip < 0:
+        raise ConfigurationError(f"--skip must be 0 or more, got {skip}")
+    if skip >= len(suite.items):
+        raise ConfigurationError(f"--skip {skip} leaves no item: {name} has {len(suite.items)}")
+    suite.items = suite.items[skip:]
     if limit is not None:
         if limit < 1:
             raise ConfigurationError(f"--limit must be positive, got {limit}")

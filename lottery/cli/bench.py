@@ -64,6 +64,8 @@ def bench(
     model: Annotated[str | None, typer.Option(help="Model name (env LOTTERY_MODEL).")] = None,
     base_url: Annotated[str | None, typer.Option(help="Model server URL (env LOTTERY_BASE_URL).")] = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N items.")] = None,
+    skip: Annotated[int, typer.Option(
+        help="Leave out the first N items (before --limit): held-out rows.")] = 0,
     concurrency: Annotated[int, typer.Option(help="Items in flight at once.")] = 8,
     out: Annotated[Path | None, typer.Option(help="Results folder (resumed when it exists).")] = None,
     params: Annotated[float | None, typer.Option(
@@ -84,7 +86,7 @@ def bench(
     config = BenchConfig(
         suite=suite, strategy=strategy, model=model or Context().model, out=str(out),
         data=str(data) if data else None, ablate=tuple(ablate or ()), base_url=base_url, limit=limit,
-        concurrency=concurrency, rag=rag, params=params, settings=_parse_settings(settings or []),
+        skip=skip, concurrency=concurrency, rag=rag, params=params, settings=_parse_settings(settings or []),
         policy=policy, delegate_model=delegate_model, delegate_base_url=delegate_base_url,
         engine=engine_of(base_url),
     )

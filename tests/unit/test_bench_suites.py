@@ -25,6 +25,18 @@ def test_gsm8k_gold_is_the_number_after_the_hashes():
 
 
 @needs_data
+def test_skip_gives_held_out_items_disjoint_from_the_first_rows():
+    first = load_suite("gsm8k", limit=100).items
+    held_out = load_suite("gsm8k", skip=100, limit=100).items
+    assert len(held_out) == 100 and held_out[0].id == "gsm8k-100"
+    assert not {i.id for i in first} & {i.id for i in held_out}
+    with pytest.raises(ConfigurationError, match="leaves no item"):
+        load_suite("gsm8k", skip=10_000)
+    with pytest.raises(ConfigurationError, match="--skip"):
+        load_suite("gsm8k", skip=-1)
+
+
+@needs_data
 def test_svamp_question_joins_body_and_question():
     item = load_suite("svamp", limit=1).items[0]
     assert item.question.startswith("Each pack of dvds costs 76 dollars")
