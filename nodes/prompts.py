@@ -202,6 +202,34 @@ LOGIC_EXAMPLES: tuple[tuple[str, str], ...] = (
     ),
 )
 
+# -- formalize (the rules solver): one clause per sentence, constrained by a JSON schema ------
+
+CLAUSE_SYSTEM = (
+    "Write the sentence as a rule in JSON. Each statement has a subject, a verb (is, likes, "
+    "sees, ...), an object (an adjective or a thing) and whether it is negated. A plain fact "
+    'has no conditions ("if": []). Use "someone" as the subject for someone, something, '
+    "they, people or things in general."
+)
+
+
+def _statement(subject: str, verb: str, obj: str, negated: bool = False) -> dict[str, object]:
+    return {"subject": subject, "verb": verb, "object": obj, "negated": negated}
+
+
+CLAUSE_EXAMPLES: tuple[tuple[str, dict[str, object]], ...] = (
+    # Written for this prompt (people and a dog), not taken from a benchmark.
+    ("Ann is tall.", {"if": [], "then": _statement("Ann", "is", "tall")}),
+    ("Ben does not like the dog.", {"if": [], "then": _statement("Ben", "likes", "dog", True)}),
+    ("If someone is tall and they do not like the dog then they are strong.",
+     {"if": [_statement("someone", "is", "tall"), _statement("someone", "likes", "dog", True)],
+      "then": _statement("someone", "is", "strong")}),
+    ("Happy, strong people are not loud.",
+     {"if": [_statement("someone", "is", "happy"), _statement("someone", "is", "strong")],
+      "then": _statement("someone", "is", "loud", True)}),
+)
+"""Worked examples of the clause prompt: a fact, a negated relation, a rule with a negated
+condition, a rule in the "Adjective, adjective things are ..." form."""
+
 PROGRAM_USER = "{related}Problem: {question}"
 
 KNOWN_BLOCK = (

@@ -207,7 +207,9 @@ def dispatch(state: State, runtime: Runtime[Context]) -> list[Send] | Step:
     per_call = _tokens_per_call(state, ctx)
     spendable = calls_left - 1 if root["status"] not in _MODEL_STEPS else calls_left
     model_tasks = model_tasks[: max(1, min(spendable, (tokens_left - per_call) // per_call))]
-    allowance = 2 if spendable >= 2 * max(len(model_tasks), 1) else 1
+    # Each task may spend its share of the calls left (at least one): most steps make one
+    # or two calls, a `deduction` attempt one per sentence of its problem.
+    allowance = max(1, spendable // max(len(model_tasks), 1))
     sends = [Send("retrieve", _task(state, p, [], allowance=0)) for p in retrievals]
     for p in model_tasks:
         related = (_answers(problems, p["children"]) if p["status"] == "merge"

@@ -15,6 +15,7 @@ from lottery.core.context import Context
 from lottery.core.state import Candidate, Evidence, Problem, Task, add_usage
 from lottery.nodes import prompts
 from lottery.nodes.events import emit_answer
+from lottery.nodes.formalize import deduction, formalize, show
 from lottery.nodes.llm import (
     Reply,
     complete,
@@ -97,6 +98,7 @@ async def _climb(task: Task, runtime: Runtime[Context], policy: Policy,
     res = Resources.of(ctx)
     rung = problem.get("rung") or "attempt"
     reply, found = Reply(), []
+    deduced: tuple[Candidate, Evidence] | None = None
     if rung == "delegate":
         if ctx.delegate_strategy == "pal" and policy.check == "python" \
                 and "python" in res.registry:  # one program of the delegate's, executed
@@ -115,8 +117,10 @@ async def _climb(task: Task, runtime: Runtime[Context], policy: Policy,
         if policy.short_answers and task["allowance"] >= 2:  # shortened by the run's model
             found = await shorten(res, problem["question"], found, reply)
     else:
-        found = await _new_candidates(task, res, policy, messages, reply,
-                                      n=policy.extra_samples if rung == "samples" else 1)
+        deduced = await _deduce(task, res, reply) if policy.check == "rules" and \
+            rung == "attempt" else None
+        found = [deduced[0]] if deduced else await _new_candidates(
+            task, res, policy, messages, reply, n=policy.extra_samples if rung == "samples" else 1)
     candidates = [*(problem.get("candidates") or []), *found]
     verdict = score(candidates, policy.answer_kind, checked=policy.check != "none")
     ok = accepted(policy, verdict)
@@ -130,10 +134,37 @@ async def _climb(task: Task, runtime: Runtime[Context], policy: Policy,
         update["evidence"] = problem["evidence"] + [Evidence(
             source=f"tool:{policy.check}", ok=True, ref=CHECK_REF,
             content=f"executed program printed {programs[0]['answer']!r}")]
+    elif deduced:  # the clauses the solver decided on, shown the same way
+        update["evidence"] = problem["evidence"] + [deduced[1]]
     done: Problem = {**problem, **update}  # type: ignore[typeddict-item]
     await remember(runtime.store, task["run_id"], [done])
     emit_answer(runtime, problem, update["answer"], "solve")
     return {"problems": {problem["id"]: update}, "usage": reply.usage}
+
+
+async def _deduce(task: Task, res: Resources, reply: Reply) -> tuple[Candidate, Evidence] | None:
+    """The ``rules`` solver's decision on the model's clauses (:mod:`lottery.nodes.formalize`),
+    and the clauses as evidence; ``None`` when the question is not one for it, the tool is
+    not in the tool set, the budget leaves this task fewer calls than the problem has
+    sentences (plus the statement), or a clause did not come out whole."""
+    question = task["problem"]["question"]
+    problem = deduction(question)
+    if problem is None or "rules" not in res.registry \
+            or task["allowance"] < len(problem.sentences) + 1:
+        return None
+    theory = await formalize(res, problem, reply)
+    if theory is None:
+        return None
+    result = await res.registry.arun("rules", theory.model_dump(by_alias=True))
+    if not result.ok or result.output not in ("True", "False", "Unknown"):
+        return None
+    candidate = Candidate(answer=problem.answer(result.output),  # type: ignore[arg-type]
+                          kind="unproven" if result.output == "Unknown" else "proof",
+                          model=res.settings.model)
+    lines = "\n".join(show(c) for c in theory.clauses)
+    evidence = Evidence(source="tool:rules", ok=True, ref=CHECK_REF,
+                        content=f"{result.output}: {show(theory.query)}\n{lines}"[:_MAX_EVIDENCE_CHARS])
+    return candidate, evidence
 
 
 CHECK_REF = "check"

@@ -53,8 +53,8 @@ def bench(
     ablate: Annotated[list[str] | None, typer.Option(
         help="Switch off: tools, retrieval, divide or memory (repeatable).")] = None,
     policy: Annotated[str | None, typer.Option(
-        help="Algorithm 1 policy: auto (default, as `lottery ask` runs), math, logic, "
-        "knowledge, general or planner.")] = None,
+        help="Algorithm 1 policy: auto (default, as `lottery ask` runs), math, deduction, "
+        "logic, knowledge, general or planner.")] = None,
     delegate_model: Annotated[str | None, typer.Option(
         help="Larger model that doubtful problems are delegated to.")] = None,
     delegate_base_url: Annotated[str | None, typer.Option(

@@ -40,7 +40,7 @@ class Context:
         metadata={"description": "Deepest level of sub-problems; problems there are solved directly."},
     )
     max_calls: int = field(
-        default=24, metadata={"description": "Budget of model calls for the whole run."}
+        default=32, metadata={"description": "Budget of model calls for the whole run."}
     )
     max_tokens: int = field(
         default=24000,
@@ -129,7 +129,7 @@ class Context:
     policy: str = field(
         default="auto",
         metadata={"description": "How problems are answered (nodes/policy.py): auto picks "
-                  "math, logic, knowledge or general from the question; planner is the model "
+                  "math, deduction, logic, knowledge or general from the question; planner is the model "
                   "planner deciding every step, without checks."},
     )
     delegate_model: str = field(

@@ -25,10 +25,12 @@ class Candidate(TypedDict):
     """One answer a problem received, and where it came from."""
 
     answer: str
-    kind: Literal["words", "program", "passages", "delegate", "merge"]
+    kind: Literal["words", "program", "passages", "delegate", "merge", "proof", "unproven"]
     """``words``: a reasoned answer; ``program``: an executed program's output;
     ``passages``: retrieved passages that contain the answer; ``delegate``: the delegate
-    model's answer; ``merge``: the merge of the sub-answers."""
+    model's answer; ``merge``: the merge of the sub-answers; ``proof``: the ``rules``
+    solver derived the statement or its negation from the model's clauses; ``unproven``:
+    it derived neither (Unknown)."""
     model: NotRequired[str]
     """The model that wrote it."""
 
@@ -217,7 +219,8 @@ class Task(TypedDict):
     """``{"id", "question", "answer"}`` (and ``confidence`` under a policy) of the problems
     this one builds on (children or dependencies)."""
     allowance: int
-    """Model calls this task may spend (1, or 2 when a repair retry fits the budget)."""
+    """Model calls this task may spend: its share of the calls left, at least 1 (2 or more
+    let a step add a repair or a check; a ``deduction`` attempt needs one per sentence)."""
     max_depth: NotRequired[int]
     """The run's depth limit, when the input overrides the context's."""
     knowledge_base: NotRequired[str]
