@@ -165,8 +165,8 @@ async def formalize(res: Resources, problem: Deduction, reply: Reply) -> RulesAr
 
 
 def show(clause: Clause | Statement) -> str:
-    """A clause as one line: ``someone is big & someone is red -> someone is round``."""
+    """A clause as one line: ``someone is big & NOT someone is red -> someone is round``."""
     if isinstance(clause, Statement):
-        return f"{clause.subject} {'not ' if clause.negated else ''}{clause.verb} {clause.object}"
+        return f"{'NOT ' if clause.negated else ''}{clause.subject} {clause.verb} {clause.object}"
     body = " & ".join(show(c) for c in clause.conditions)
     return f"{body} -> {show(clause.then)}" if body else show(clause.then)

@@ -1,0 +1,176 @@
+"""The ``deduction`` policy: clauses written sentence by sentence, the ``rules`` tool decides.
+
+The solver is exact and runs as is; the model is scripted per sentence, so a test decides
+which clause each sentence becomes (a right one, a broken one, none).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lottery import asolve
+from lottery.errors import ToolArgumentsError
+from lottery.nodes.formalize import clause_schema, deduction, things
+from lottery.nodes.policy import classify, score
+from lottery.testing import ScriptedChatModel
+from lottery.tools import default_registry
+from lottery.tools.rules import RulesArgs, decide
+
+
+def st(subject: str, verb: str, obj: str, negated: bool = False) -> dict[str, object]:
+    return {"subject": subject, "verb": verb, "object": obj, "negated": negated}
+
+
+def theory(*clauses: dict[str, object], query: dict[str, object]) -> RulesArgs:
+    return RulesArgs.model_validate({"clauses": list(clauses), "query": query})
+
+
+FACT_BIG = {"if": [], "then": st("Bob", "is", "big")}
+BIG_RED = {"if": [st("someone", "is", "big")], "then": st("someone", "is", "red")}
+RED_SEES_CAT = {"if": [st("something", "is", "red")], "then": st("it", "sees", "the cat")}
+
+
+# -- the solver ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("query", "expected"), [
+    (st("bob", "see", "cats"), "True"),      # two rules chained; case, "the", plural s
+    (st("Bob", "is", "red", True), "False"),  # its negation is derived
+    (st("Bob", "is", "blue"), "Unknown"),    # neither: open world
+])
+def test_the_solver_chains_rules_over_the_named_things(query, expected):
+    assert decide(theory(FACT_BIG, BIG_RED, RED_SEES_CAT, query=query)) == expected
+
+
+def test_a_negated_condition_needs_a_stated_negation_open_world():
+    rule = {"if": [st("someone", "is", "big"), st("someone", "is", "kind", True)],
+            "then": st("someone", "is", "rough")}
+    assert decide(theory(FACT_BIG, rule, query=st("Bob", "is", "rough"))) == "Unknown"
+    not_kind = {"if": [], "then": st("Bob", "is", "kind", True)}
+    assert decide(theory(FACT_BIG, not_kind, rule, query=st("Bob", "is", "rough"))) == "True"
+    negative_head = {"if": [st("someone", "is", "big")], "then": st("they", "are", "cold", True)}
+    assert decide(theory(FACT_BIG, negative_head, query=st("Bob", "is", "cold"))) == "False"
+
+
+def test_the_rules_tool_rejects_a_malformed_theory_in_one_line():
+    registry = default_registry()
+    with pytest.raises(ToolArgumentsError) as error:
+        registry.validate("rules", {"clauses": [{"then": {"subject": "Bob"}}], "query": {}})
+    assert "\n" not in str(error.value).strip()
+
+
+async def test_the_rules_tool_runs_from_the_registry():
+    registry = default_registry()
+    args = theory(FACT_BIG, BIG_RED, query=st("Bob", "is", "red")).model_dump(by_alias=True)
+    result = await registry.arun("rules", args)
+    assert result.ok and result.output == "True"
+
+
+# -- reading the question --------------------------------------------------------------------
+
+QUESTION = (
+    "Bob is big. Rough people are cold. If someone is big then they are rough. "
+    "The bald eagle is not big.\n\nQuestion: Based on the above information, is the "
+    "following statement true, false, or unknown? Bob is cold.\nOptions:\nA) True\nB) False\n"
+    "C) Unknown\nReply with the letter of the correct option.")
+CLAUSES = {
+    "Bob is big.": FACT_BIG,
+    "Rough people are cold.": {"if": [st("someone", "is", "rough")],
+                               "then": st("someone", "is", "cold")},
+    "If someone is big then they are rough.": {"if": [st("someone", "is", "big")],
+                                               "then": st("someone", "is", "rough")},
+    "The bald eagle is not big.": {"if": [], "then": st("bald eagle", "is", "big", True)},
+    "Bob is cold.": {"if": [], "then": st("Bob", "is", "cold")},
+}
+
+
+def test_a_true_false_unknown_question_splits_into_theory_statement_and_letters():
+    problem = deduction(QUESTION)
+    assert problem is not None and problem.sentences == tuple(list(CLAUSES)[:-1])
+    assert problem.statement == "Bob is cold."
+    assert problem.answer("True") == "A" and problem.answer("Unknown") == "C"
+    assert classify(QUESTION, has_knowledge=False) == "deduction"
+    plain = deduction("Bob is big. All big things are red. Is it true, false, or unknown? Bob is red.")
+    assert plain is not None and plain.sentences == ("Bob is big.", "All big things are red.")
+    assert plain.answer("True") == "True"  # no options: the word itself
+    assert deduction("Is the statement true, false, or unknown? Bob is big.") is None
+    assert deduction("Which book is leftmost? Options: A) red B) blue") is None
+
+
+def test_things_are_names_and_the_nouns_and_not_a_capitalised_adjective():
+    assert things(" ".join(CLAUSES)) == ["Bob", "bald eagle"]
+
+
+def test_a_sentence_schema_offers_only_its_own_words_and_its_own_shape():
+    named = things(" ".join(CLAUSES))
+    fact = clause_schema("Bob is big.", named)["properties"]
+    assert fact["if"]["maxItems"] == 0  # a fact has no conditions
+    then = fact["then"]["properties"]
+    assert then["subject"]["enum"] == ["Bob"] and then["negated"] == {"enum": [False]}
+    assert set(then["object"]["enum"]) == {"Bob", "big"}
+    rule = clause_schema("Rough people are cold.", named)["properties"]
+    assert rule["if"]["minItems"] == 1 and rule["if"]["maxItems"] == 1
+    assert rule["then"]["properties"]["subject"]["enum"] == ["someone"]
+    negated = clause_schema("The bald eagle is not big.", named)["properties"]["then"]
+    assert negated["properties"]["negated"] == {"type": "boolean"}
+    assert negated["properties"]["subject"]["enum"] == ["bald eagle"]
+
+
+# -- the policy, end to end on the scripted model --------------------------------------------
+
+def clause_model(clauses: dict[str, object]) -> ScriptedChatModel:
+    """Each ``formalize`` call gets the clause scripted for its sentence; a chain of thought
+    answers B."""
+    def respond(messages, step) -> str:
+        if step == "formalize":
+            sentence = str(messages[-1].content)
+            clause = clauses[sentence]
+            return clause if isinstance(clause, str) else json.dumps(clause)
+        return "Let me think.\nAnswer: B"
+
+    return ScriptedChatModel(respond=respond)
+
+
+async def test_the_solver_decides_with_one_call_per_sentence_and_no_chain_of_thought():
+    m = clause_model(CLAUSES)
+    result = await asolve(QUESTION, chat_model=m, durable=False)
+    assert result.answer == "A" and result.confidence == 0.9 and not result.best_effort
+    assert [c["step"] for c in m.calls] == ["formalize"] * len(CLAUSES)
+    assert result.usage.calls == len(CLAUSES)
+    schemas = [c["kwargs"]["extra_body"]["response_format"]["json_schema"]["schema"]
+               for c in m.calls]
+    assert all(s["properties"]["then"]["properties"]["subject"]["enum"] for s in schemas)
+    shown = [e for p in result.tree.values() for e in p["evidence"] if e["source"] == "tool:rules"]
+    assert shown and shown[0]["content"].splitlines() == [
+        "True: Bob is cold", "Bob is big", "someone is rough -> someone is cold",
+        "someone is big -> someone is rough", "NOT bald eagle is big"]
+
+
+async def test_an_unknown_is_answered_less_sure_than_a_proof():
+    clauses = {**CLAUSES, "Bob is cold.": {"if": [], "then": st("Bob", "is", "cold", True)},
+               "If someone is big then they are rough.": {"if": [], "then": st("Bob", "is", "big")}}
+    result = await asolve(QUESTION, chat_model=clause_model(clauses), durable=False)
+    assert result.answer == "C" and result.confidence == 0.7
+
+
+async def test_a_clause_that_does_not_parse_falls_back_to_the_chain_of_thought():
+    m = clause_model({**CLAUSES, "Rough people are cold.": "not json"})
+    result = await asolve(QUESTION, chat_model=m, durable=False)
+    assert result.answer == "B"  # the chain of thought's
+    assert "solve" in [c["step"] for c in m.calls]
+
+
+async def test_a_budget_smaller_than_the_theory_skips_the_solver_and_is_kept():
+    m = clause_model(CLAUSES)
+    result = await asolve(QUESTION, chat_model=m, durable=False, max_calls=3)
+    assert "formalize" not in [c["step"] for c in m.calls]
+    assert result.usage.calls <= 3
+
+
+def test_the_solver_decision_is_the_answer_unless_a_delegate_answered():
+    proof = [{"kind": "proof", "answer": "A"}]
+    verdict = score([{"kind": "words", "answer": "B"}, *proof], "letter", checked=True)
+    assert verdict.answer == "A" and verdict.confidence == 0.9 and verdict.support == 1.0
+    delegated = score([*proof, {"kind": "delegate", "answer": "C"}], "letter", checked=True)
+    assert delegated.answer == "C"
