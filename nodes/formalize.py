@@ -15,6 +15,16 @@ sentence's surface, so the model only chooses among the sentence's own words:
 The clauses of one problem then share their words, and the ``rules`` tool
 (:mod:`lottery.tools.rules`) chains them. One call per sentence and one for the statement;
 the calls run together, and a problem needs as many calls as it has sentences plus one.
+
+Ordering puzzles ("which option must hold?", each option about one of the objects) go to
+the ``order`` tool (:mod:`lottery.tools.order`) the same way. The objects are the ones the
+options name. One call names the two ends of the order with words of the problem
+("left"/"right", "oldest"/"newer"); then each statement that names one object gets its place
+counted from an end, and each that names two, the end the first is nearer to. Where the
+sentence names exactly one end itself (a word sharing its first four letters, or all of a
+shorter one: "newer" for "newest", "rightmost" for "right") and says no "less" or "fewer",
+the schema leaves only that end: the model reads the place and the ends, the sentence's own
+words pick the direction when they can.
 """
 
 from __future__ import annotations
@@ -32,6 +42,7 @@ from lottery.core.state import add_usage
 from lottery.nodes import prompts
 from lottery.nodes.llm import Reply, complete, extract_json_object
 from lottery.resources import Resources
+from lottery.tools.order import MAX_OBJECTS, OrderArgs, Placement
 from lottery.tools.rules import Clause, Decision, RulesArgs, Statement
 
 _TRUTH_QUESTION = re.compile(r"\btrue,? (?:or )?false,? or unknown\b[^?\n]*\?\s*(?P<statement>[^\n]+)",
@@ -48,10 +59,15 @@ _VARIABLE = re.compile(r"\b(?:things?|people|someone|something|somebody|everyone
 _FUNCTION_WORDS = frozenset({
     "the", "a", "an", "if", "then", "and", "or", "is", "are", "am", "be", "not", "no", "never",
     "does", "do", "did", "it", "they", "them", "all", "things", "thing", "people", "someone",
-    "something", "somebody", "everyone", "everything", "that", "of", "to", "also"})
+    "something", "somebody", "everyone", "everything", "that", "of", "to", "also", "from",
+    "than", "with", "for", "in", "on", "at", "by"})
 VARIABLE = "someone"
 """The value a clause uses for the rule's variable (the solver reads it as one)."""
 MAX_CONDITIONS = 4
+_NUMBER_WORDS = frozenset({"one", "two", "three", "four", "five", "six", "seven", "eight",
+                           "second", "third", "fourth", "fifth", "sixth", "seventh"})
+_OPTION_LINE = re.compile(r"^\(?(?P<letter>[A-H])[).]\s*(?P<text>.+?)\s*$", re.M)
+_LESS = re.compile(r"\b(?:less|fewer)\b", re.I)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,3 +186,155 @@ def show(clause: Clause | Statement) -> str:
         return f"{'NOT ' if clause.negated else ''}{clause.subject} {clause.verb} {clause.object}"
     body = " & ".join(show(c) for c in clause.conditions)
     return f"{body} -> {show(clause.then)}" if body else show(clause.then)
+
+
+# -- ordering puzzles -------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Ordering:
+    """An ordering puzzle split for the ``order`` tool."""
+
+    statements: tuple[str, ...]
+    """The sentences that place one object, or compare two."""
+    objects: tuple[str, ...]
+    """The objects, as the options name them."""
+    options: dict[str, str]
+    """Each option's letter and text."""
+    words: tuple[str, ...]
+    """The words the two ends may be named with: the statements' and options', less the
+    objects' words, numbers and function words."""
+
+
+def mentioned(objects: tuple[str, ...] | list[str], sentence: str) -> list[str]:
+    """The objects a sentence names, in the order it names them."""
+    low = sentence.lower()
+    hits = [(m.start(), o) for o in objects
+            if (m := re.search(rf"\b{re.escape(o.lower())}\b", low))]
+    return [o for _, o in sorted(hits)]
+
+
+def ordering(question: str) -> Ordering | None:
+    """The statements, objects and options of an ordering puzzle: at least three options,
+    each naming one of at least three objects (the first thing it names); ``None`` for any
+    other question."""
+    body = re.split(r"\n\s*(?:Question:|Options?:)", question, maxsplit=1, flags=re.I)[0]
+    options = {m.group("letter"): m.group("text") for m in _OPTION_LINE.finditer(question)}
+    if len(options) < 3 or "Options" not in question and "\nA)" not in question:
+        return None
+    named = things(" ".join([body, *options.values()]))
+    firsts = [mentioned(named, text)[:1] for text in options.values()]
+    if not all(firsts):
+        return None
+    objects = tuple(dict.fromkeys(f[0] for f in firsts))
+    if not 3 <= len(objects) <= MAX_OBJECTS:
+        return None
+    statements = tuple(s.strip() for s in _SENTENCE_END.split(body.strip())
+                       if 1 <= len(mentioned(objects, s)) <= 2)
+    if not statements:
+        return None
+    taken = {w for o in objects for w in o.lower().split()}
+    words = tuple(sorted({w for w in _WORD.findall(" ".join([*statements, *options.values()]).lower())
+                          if w not in _FUNCTION_WORDS | _NUMBER_WORDS | taken and len(w) > 2}))
+    return Ordering(statements=statements, objects=objects, options=options, words=words)
+
+
+def names_end(end: str, sentence: str) -> bool:
+    """Whether the sentence names ``end`` itself: a word sharing its first four letters, or
+    all of the shorter of the two ("newer" and "newest", "rightmost" and "right")."""
+    e = end.lower()
+    for w in _WORD.findall(sentence.lower()):
+        shared = len(_common_prefix(w, e))
+        if shared >= 4 or shared == min(len(w), len(e)) >= 3:
+            return True
+    return False
+
+
+def _common_prefix(a: str, b: str) -> str:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return a[:n]
+
+
+def ends_allowed(first: str, last: str, sentence: str) -> list[str]:
+    """The ends a statement may point to: the one it names itself, when it names exactly
+    one and says no "less" or "fewer"; otherwise both."""
+    if not _LESS.search(sentence):
+        a, b = names_end(first, sentence), names_end(last, sentence)
+        if a != b:
+            return [first if a else last]
+    return [first, last]
+
+
+def _order_messages(system: str, examples: tuple[tuple[str, str, str, dict[str, object]], ...],
+                    first: str, last: str, sentence: str) -> list[BaseMessage]:
+    messages: list[BaseMessage] = [SystemMessage(system.format(first=first, last=last))]
+    for f, l_, text, answer in examples:
+        messages += [HumanMessage(prompts.ORDER_USER.format(first=f, last=l_, sentence=text)),
+                     AIMessage(json.dumps(answer))]
+    return [*messages, HumanMessage(prompts.ORDER_USER.format(first=first, last=last,
+                                                               sentence=sentence))]
+
+
+async def formalize_order(res: Resources, problem: Ordering, reply: Reply) -> OrderArgs | None:
+    """The puzzle as the ``order`` tool's arguments: one call for the ends, then one per
+    statement and per option (together); ``None`` when a reply does not parse or the two
+    ends are one word."""
+    messages: list[BaseMessage] = [SystemMessage(prompts.ENDS_SYSTEM)]
+    for text, answer in prompts.ENDS_EXAMPLES:
+        messages += [HumanMessage(text), AIMessage(json.dumps(answer))]
+    messages.append(HumanMessage(" ".join(problem.statements)))
+    ends_schema = {"type": "object", "additionalProperties": False, "required": ["first", "last"],
+                   "properties": {"first": {"enum": list(problem.words)},
+                                  "last": {"enum": list(problem.words)}}}
+    await complete(res, messages, json_schema=ends_schema, reply=reply, max_tokens=40,
+                   step="formalize")
+    ends = extract_json_object(reply.text) or {}
+    first, last = ends.get("first"), ends.get("last")
+    if not (isinstance(first, str) and isinstance(last, str)) or first == last:
+        return None
+    n = len(problem.objects)
+
+    async def placement(sentence: str) -> Placement | None:
+        objects = mentioned(problem.objects, sentence)
+        allowed = ends_allowed(first, last, sentence)
+        r = Reply()
+        if len(objects) == 2:
+            schema = {"type": "object", "additionalProperties": False, "required": ["nearer"],
+                      "properties": {"nearer": {"enum": allowed}}}
+            await complete(res, _order_messages(prompts.NEARER_SYSTEM, prompts.NEARER_EXAMPLES,
+                                                first, last, sentence),
+                           json_schema=schema, reply=r, max_tokens=30, step="formalize")
+        else:
+            schema = {"type": "object", "additionalProperties": False,
+                      "required": ["place", "from"],
+                      "properties": {"place": {"type": "integer", "minimum": 1, "maximum": n},
+                                     "from": {"enum": allowed}}}
+            await complete(res, _order_messages(prompts.PLACE_SYSTEM, prompts.PLACE_EXAMPLES,
+                                                first, last, sentence),
+                           json_schema=schema, reply=r, max_tokens=30, step="formalize")
+        reply.usage = add_usage(reply.usage, r.usage)
+        answer = extract_json_object(r.text) or {}
+        if len(objects) == 2 and answer.get("nearer") in (first, last):
+            kind = "before" if answer["nearer"] == first else "after"
+            return Placement(kind=kind, object=objects[0], other=objects[1])
+        place = answer.get("place")
+        if len(objects) == 1 and isinstance(place, int) and 1 <= place <= n \
+                and answer.get("from") in (first, last):
+            return Placement(kind="place", object=objects[0],
+                             place=place if answer["from"] == first else n + 1 - place)
+        return None
+
+    texts = [*problem.statements, *problem.options.values()]
+    placed = await asyncio.gather(*(placement(t) for t in texts))
+    if any(p is None for p in placed):
+        return None
+    statements = placed[: len(problem.statements)]
+    options = dict(zip(problem.options, placed[len(problem.statements):], strict=True))
+    return OrderArgs(objects=list(problem.objects), statements=statements,  # type: ignore[arg-type]
+                     options=options)  # type: ignore[arg-type]
+
+
+def show_placement(p: Placement) -> str:
+    """A statement as one line: ``blue book before yellow book``, ``purple book at 2``."""
+    return f"{p.object} at {p.place}" if p.kind == "place" else f"{p.object} {p.kind} {p.other}"

@@ -230,6 +230,52 @@ CLAUSE_EXAMPLES: tuple[tuple[str, dict[str, object]], ...] = (
 """Worked examples of the clause prompt: a fact, a negated relation, a rule with a negated
 condition, a rule in the "Adjective, adjective things are ..." form."""
 
+# -- formalize (the order solver): the ends of the order, then one call per statement -----
+
+ENDS_SYSTEM = (
+    "Objects are placed in an order. Name its two ends with words of the problem: the first "
+    "end and the last end. Reply with JSON."
+)
+
+ENDS_EXAMPLES: tuple[tuple[str, dict[str, str]], ...] = (
+    # Written for this prompt (a queue, towers), not taken from a benchmark.
+    ("In a queue there are three people: Ann, Bob and Cy. Bob stands behind Ann. Cy is the "
+     "last in the queue.", {"first": "front", "last": "last"}),
+    ("Four towers stand in a city: a red tower, a glass tower, a stone tower and a white "
+     "tower. The glass tower is taller than the stone tower. The red tower is the "
+     "second-shortest.", {"first": "shortest", "last": "taller"}),
+)
+
+NEARER_SYSTEM = (
+    "Objects are placed in an order from the {first} end to the {last} end. The sentence "
+    "compares two objects. Reply with JSON: the end that the first object is nearer to than "
+    "the second."
+)
+
+NEARER_EXAMPLES: tuple[tuple[str, str, str, dict[str, object]], ...] = (
+    ("front", "back", "Bob stands behind Ann.", {"nearer": "back"}),
+    ("shortest", "tallest", "The glass tower is taller than the stone tower.",
+     {"nearer": "tallest"}),
+    ("shortest", "tallest", "The white tower is shorter than the red tower.",
+     {"nearer": "shortest"}),
+)
+
+PLACE_SYSTEM = (
+    "Objects are placed in an order from the {first} end to the {last} end. The sentence "
+    "gives one object's place. Reply with JSON: its place counted from an end (1 is the end "
+    "itself), and that end."
+)
+
+PLACE_EXAMPLES: tuple[tuple[str, str, str, dict[str, object]], ...] = (
+    ("front", "back", "Cy is the last in the queue.", {"place": 1, "from": "back"}),
+    ("shortest", "tallest", "The red tower is the second-shortest.",
+     {"place": 2, "from": "shortest"}),
+    ("shortest", "tallest", "The stone tower is the third-tallest.",
+     {"place": 3, "from": "tallest"}),
+)
+
+ORDER_USER = "Ends: {first}, {last}.\nSentence: {sentence}"
+
 PROGRAM_USER = "{related}Problem: {question}"
 
 KNOWN_BLOCK = (

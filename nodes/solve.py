@@ -15,7 +15,14 @@ from lottery.core.context import Context
 from lottery.core.state import Candidate, Evidence, Problem, Task, add_usage
 from lottery.nodes import prompts
 from lottery.nodes.events import emit_answer
-from lottery.nodes.formalize import deduction, formalize, show
+from lottery.nodes.formalize import (
+    deduction,
+    formalize,
+    formalize_order,
+    ordering,
+    show,
+    show_placement,
+)
 from lottery.nodes.llm import (
     Reply,
     complete,
@@ -117,8 +124,8 @@ async def _climb(task: Task, runtime: Runtime[Context], policy: Policy,
         if policy.short_answers and task["allowance"] >= 2:  # shortened by the run's model
             found = await shorten(res, problem["question"], found, reply)
     else:
-        deduced = await _deduce(task, res, reply) if policy.check == "rules" and \
-            rung == "attempt" else None
+        deduced = await _deduce(task, res, reply, policy.check) \
+            if policy.check in ("rules", "order") and rung == "attempt" else None
         found = [deduced[0]] if deduced else await _new_candidates(
             task, res, policy, messages, reply, n=policy.extra_samples if rung == "samples" else 1)
     candidates = [*(problem.get("candidates") or []), *found]
@@ -142,28 +149,45 @@ async def _climb(task: Task, runtime: Runtime[Context], policy: Policy,
     return {"problems": {problem["id"]: update}, "usage": reply.usage}
 
 
-async def _deduce(task: Task, res: Resources, reply: Reply) -> tuple[Candidate, Evidence] | None:
-    """The ``rules`` solver's decision on the model's clauses (:mod:`lottery.nodes.formalize`),
-    and the clauses as evidence; ``None`` when the question is not one for it, the tool is
-    not in the tool set, the budget leaves this task fewer calls than the problem has
-    sentences (plus the statement), or a clause did not come out whole."""
+async def _deduce(task: Task, res: Resources, reply: Reply,
+                  tool: str) -> tuple[Candidate, Evidence] | None:
+    """The decision of a solver tool (``rules`` or ``order``) on the model's translation
+    of the problem (:mod:`lottery.nodes.formalize`), and the translation as evidence;
+    ``None`` when the question is not one for it, the tool is not in the tool set, the
+    budget leaves this task fewer calls than the translation needs, a reply did not come
+    out whole, or (``order``) no single option must hold."""
     question = task["problem"]["question"]
-    problem = deduction(question)
-    if problem is None or "rules" not in res.registry \
-            or task["allowance"] < len(problem.sentences) + 1:
+    if tool not in res.registry:
         return None
-    theory = await formalize(res, problem, reply)
-    if theory is None:
-        return None
-    result = await res.registry.arun("rules", theory.model_dump(by_alias=True))
-    if not result.ok or result.output not in ("True", "False", "Unknown"):
-        return None
-    candidate = Candidate(answer=problem.answer(result.output),  # type: ignore[arg-type]
-                          kind="unproven" if result.output == "Unknown" else "proof",
-                          model=res.settings.model)
-    lines = "\n".join(show(c) for c in theory.clauses)
-    evidence = Evidence(source="tool:rules", ok=True, ref=CHECK_REF,
-                        content=f"{result.output}: {show(theory.query)}\n{lines}"[:_MAX_EVIDENCE_CHARS])
+    if tool == "rules":
+        problem = deduction(question)
+        if problem is None or task["allowance"] < len(problem.sentences) + 1:
+            return None
+        theory = await formalize(res, problem, reply)
+        if theory is None:
+            return None
+        result = await res.registry.arun("rules", theory.model_dump(by_alias=True))
+        if not result.ok or result.output not in ("True", "False", "Unknown"):
+            return None
+        answer = problem.answer(result.output)  # type: ignore[arg-type]
+        kind = "unproven" if result.output == "Unknown" else "proof"
+        shown = [f"{result.output}: {show(theory.query)}", *(show(c) for c in theory.clauses)]
+    else:
+        puzzle = ordering(question)
+        if puzzle is None or task["allowance"] < 1 + len(puzzle.statements) + len(puzzle.options):
+            return None
+        args = await formalize_order(res, puzzle, reply)
+        if args is None:
+            return None
+        result = await res.registry.arun("order", args.model_dump())
+        if not result.ok or result.output not in args.options:
+            return None
+        answer, kind = result.output, "proof"
+        shown = [f"{answer}: {show_placement(args.options[answer])}",
+                 *(show_placement(p) for p in args.statements)]
+    candidate = Candidate(answer=answer, kind=kind, model=res.settings.model)  # type: ignore[typeddict-item]
+    evidence = Evidence(source=f"tool:{tool}", ok=True, ref=CHECK_REF,
+                        content="\n".join(shown)[:_MAX_EVIDENCE_CHARS])
     return candidate, evidence
 
 

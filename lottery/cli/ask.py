@@ -26,8 +26,8 @@ def ask(
     as_json: bool = JSON_OPTION,
     strategy: str = typer.Option("algorithm1", help="algorithm1, direct, cot or pal."),
     policy: str | None = typer.Option(
-        None, help="How Algorithm 1 answers: auto (default), math, deduction, logic, "
-        "knowledge, general or planner (env: LOTTERY_POLICY)."),
+        None, help="How Algorithm 1 answers: auto (default), math, deduction, "
+        "ordering, logic, knowledge, general or planner (env: LOTTERY_POLICY)."),
     delegate_model: str | None = typer.Option(
         None, help="Larger model that doubtful problems are delegated to "
         "(env: LOTTERY_DELEGATE_MODEL)."),

@@ -54,7 +54,7 @@ def bench(
         help="Switch off: tools, retrieval, divide or memory (repeatable).")] = None,
     policy: Annotated[str | None, typer.Option(
         help="Algorithm 1 policy: auto (default, as `lottery ask` runs), math, deduction, "
-        "logic, knowledge, general or planner.")] = None,
+        "ordering, logic, knowledge, general or planner.")] = None,
     delegate_model: Annotated[str | None, typer.Option(
         help="Larger model that doubtful problems are delegated to.")] = None,
     delegate_base_url: Annotated[str | None, typer.Option(

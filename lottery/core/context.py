@@ -129,8 +129,8 @@ class Context:
     policy: str = field(
         default="auto",
         metadata={"description": "How problems are answered (nodes/policy.py): auto picks "
-                  "math, deduction, logic, knowledge or general from the question; planner is the model "
-                  "planner deciding every step, without checks."},
+                  "math, deduction, ordering, logic, knowledge or general from the question; "
+                  "planner is the model planner deciding every step, without checks."},
     )
     delegate_model: str = field(
         default="",

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from lottery.tools.calculator import calculate, make_calculator
 from lottery.tools.knowledge import make_knowledge_search
 from lottery.tools.memory import make_memory_tools
+from lottery.tools.order import make_order_tool
 from lottery.tools.program import PROGRAM_TOOLS, make_logic_tool, make_python_tool
 from lottery.tools.registry import ToolRegistry, ToolResult
 from lottery.tools.rules import make_rules_tool
@@ -21,7 +22,8 @@ if TYPE_CHECKING:
 __all__ = [
     "PROGRAM_TOOLS", "SandboxLimits", "ToolRegistry", "ToolResult", "calculate",
     "default_registry", "make_calculator", "make_knowledge_search", "make_logic_tool",
-    "make_memory_tools", "make_python_tool", "make_rules_tool", "make_web_search", "run_python",
+    "make_memory_tools", "make_order_tool", "make_python_tool", "make_rules_tool",
+    "make_web_search", "run_python",
 ]
 
 
@@ -38,7 +40,7 @@ def default_registry(
         limits: sandbox limits of ``python`` and ``logic``.
     """
     tools = [make_calculator(), make_python_tool(limits), make_logic_tool(limits),
-             make_rules_tool(), *make_memory_tools(store)]
+             make_rules_tool(), make_order_tool(), *make_memory_tools(store)]
     if knowledge is not None:
         tools.append(make_knowledge_search(knowledge))
     if web_search:

@@ -174,3 +174,100 @@ def test_the_solver_decision_is_the_answer_unless_a_delegate_answered():
     assert verdict.answer == "A" and verdict.confidence == 0.9 and verdict.support == 1.0
     delegated = score([*proof, {"kind": "delegate", "answer": "C"}], "letter", checked=True)
     assert delegated.answer == "C"
+
+
+# -- ordering puzzles: the order tool ----------------------------------------------------------
+
+from lottery.nodes.formalize import ends_allowed, ordering  # noqa: E402
+from lottery.tools.order import OrderArgs, must_hold  # noqa: E402
+from lottery.tools.order import decide as decide_order  # noqa: E402
+
+SHELF = ["green book", "blue book", "white book"]
+
+
+def placed(kind: str, obj: str, other: str = "", place: int = 0) -> dict[str, object]:
+    return {"kind": kind, "object": obj, "other": other, "place": place}
+
+
+def test_the_order_tool_answers_the_option_that_holds_in_every_allowed_order():
+    options = {"A": placed("place", "green book", place=1), "B": placed("place", "blue book", place=1),
+               "C": placed("place", "white book", place=1)}
+    args = OrderArgs.model_validate({"objects": SHELF, "options": options, "statements": [
+        placed("before", "white book", "green book"), placed("after", "blue book", "white book"),
+        placed("place", "green book", place=3)]})
+    assert must_hold(args) == (["C"], 1) and decide_order(args) == "C"
+    loose = args.model_copy(update={"statements": args.statements[:1]})
+    assert must_hold(loose) == ([], 3) and decide_order(loose) == "none"  # three orders left
+    clash = args.model_copy(update={"statements": [*args.statements, args.options["A"]]})
+    assert must_hold(clash) == ([], 0) and decide_order(clash) == "none"  # a contradiction
+
+
+async def test_the_order_tool_refuses_an_object_it_was_not_given():
+    result = await default_registry().arun("order", {
+        "objects": SHELF, "statements": [placed("before", "red book", "blue book")],
+        "options": {"A": placed("place", "blue book", place=1)}})
+    assert not result.ok and "unknown object: 'red book'" in result.error
+
+
+PUZZLE = (
+    "On a shelf, there are three books: a green book, a blue book, and a white book. The "
+    "white book is to the left of the green book. The blue book is the rightmost.\n\n"
+    "Question: Which of the following is true?\nOptions:\nA) The green book is the leftmost.\n"
+    "B) The blue book is the leftmost.\nC) The white book is the leftmost.\n"
+    "Reply with the letter of the correct option.")
+
+
+def test_an_ordering_puzzle_is_split_into_objects_statements_and_end_words():
+    puzzle = ordering(PUZZLE)
+    assert puzzle is not None and puzzle.objects == tuple(SHELF)
+    assert puzzle.statements == ("The white book is to the left of the green book.",
+                                 "The blue book is the rightmost.")
+    assert set(puzzle.words) == {"left", "leftmost", "rightmost"}
+    assert classify(PUZZLE, has_knowledge=False) == "ordering"
+    assert ordering(QUESTION) is None
+
+
+@pytest.mark.parametrize(("first", "last", "sentence", "allowed"), [
+    ("oldest", "newest", "The sedan is newer than the bus.", ["newest"]),
+    ("left", "right", "The owl is the rightmost.", ["right"]),
+    ("cheapest", "expensive", "The plums are less expensive than the kiwis.", ["cheapest", "expensive"]),
+    ("first", "last", "Ana finished above Eli.", ["first", "last"]),
+])
+def test_a_statement_that_names_one_end_may_only_point_to_it(first, last, sentence, allowed):
+    assert ends_allowed(first, last, sentence) == allowed
+
+
+def order_model(ends: dict[str, str], answers: dict[str, dict[str, object]]) -> ScriptedChatModel:
+    def respond(messages, step) -> str:
+        if step != "formalize":
+            return "Let me think.\nAnswer: A"
+        user = str(messages[-1].content)
+        if not user.startswith("Ends:"):
+            return json.dumps(ends)
+        return json.dumps(answers[user.split("Sentence: ", 1)[1]])
+
+    return ScriptedChatModel(respond=respond)
+
+
+ORDER_ANSWERS = {
+    "The white book is to the left of the green book.": {"nearer": "left"},
+    "The blue book is the rightmost.": {"place": 1, "from": "rightmost"},
+    "The green book is the leftmost.": {"place": 1, "from": "left"},
+    "The blue book is the leftmost.": {"place": 1, "from": "left"},
+    "The white book is the leftmost.": {"place": 1, "from": "left"},
+}
+
+
+async def test_the_order_solver_answers_a_puzzle_with_one_call_per_statement_and_option():
+    m = order_model({"first": "left", "last": "rightmost"}, ORDER_ANSWERS)
+    result = await asolve(PUZZLE, chat_model=m, durable=False)
+    assert result.answer == "C" and result.confidence == 0.9
+    assert [c["step"] for c in m.calls] == ["formalize"] * 6  # ends, 2 statements, 3 options
+    forced = m.calls[2]["kwargs"]["extra_body"]["response_format"]["json_schema"]["schema"]
+    assert forced["properties"]["from"] == {"enum": ["rightmost"]}  # the sentence names it
+
+
+async def test_a_puzzle_without_two_ends_goes_to_the_chain_of_thought():
+    m = order_model({"first": "left", "last": "left"}, ORDER_ANSWERS)
+    result = await asolve(PUZZLE, chat_model=m, durable=False)
+    assert [c["step"] for c in m.calls] == ["formalize", "solve"] and result.answer == "A"

@@ -455,7 +455,8 @@ def _with(**fixed):
 
 
 def test_the_built_in_policies_are_the_documented_ones():
-    assert set(POLICIES) == {"math", "deduction", "logic", "knowledge", "general", "planner"}
+    assert set(POLICIES) == {"math", "deduction", "ordering", "logic", "knowledge", "general",
+                             "planner"}
     assert POLICIES["planner"].planner and not POLICIES["math"].planner
 
 
