@@ -22,26 +22,30 @@ from pathlib import Path
 from typing import Any
 
 from lottery.bench.runner import calibration, read_rows
+from lottery.bench.suites import load_suite
 from lottery.core.state import Candidate
 from lottery.nodes.policy import POLICIES, score
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def rescore(row: dict[str, Any]) -> float | None:
-    """The row's confidence under today's rule."""
+def rescore(row: dict[str, Any], question: str = "") -> float | None:
+    """The row's confidence under today's rule (``question``: the item's full text)."""
     policy = POLICIES.get(row.get("policy") or "")
     candidates = [Candidate(kind=k, answer=a) for k, a in row.get("candidates") or []]
     if policy is None or policy.planner or not candidates or row.get("rung") == "divide" \
             or any(c["kind"] == "merge" for c in candidates):
         return row.get("confidence")
-    verdict = score(candidates, policy.answer_kind, checked=policy.check != "none")
+    verdict = score(candidates, policy.answer_kind, checked=policy.check != "none",
+                    question=question)
     return verdict.confidence if verdict else row.get("confidence")
 
 
 def replay(folder: Path) -> dict[str, Any]:
     rows = read_rows(folder / "rows.jsonl")
-    new = [{**r, "confidence": rescore(r)} for r in rows]
+    suite = json.loads((folder / "config.json").read_text(encoding="utf-8"))["suite"]
+    questions = {item.id: item.question for item in load_suite(suite).items}
+    new = [{**r, "confidence": rescore(r, questions.get(r["id"], ""))} for r in rows]
     same = sum(1 for r, o in zip(rows, new, strict=True)
                if r.get("confidence") is not None and o["confidence"] is not None
                and abs(r["confidence"] - o["confidence"]) < 1e-3)

@@ -129,7 +129,8 @@ async def _climb(task: Task, runtime: Runtime[Context], policy: Policy,
         found = [deduced[0]] if deduced else await _new_candidates(
             task, res, policy, messages, reply, n=policy.extra_samples if rung == "samples" else 1)
     candidates = [*(problem.get("candidates") or []), *found]
-    verdict = score(candidates, policy.answer_kind, checked=policy.check != "none")
+    verdict = score(candidates, policy.answer_kind, checked=policy.check != "none",
+                    question=problem["question"])
     ok = accepted(policy, verdict)
     update: dict[str, Any] = {
         "answer": verdict.answer if verdict else (problem.get("answer") or ""),

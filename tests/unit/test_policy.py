@@ -492,3 +492,23 @@ async def test_samples_and_the_delegate_never_see_the_programs_output():
     for messages in prompts_seen:  # each is the plain chain-of-thought prompt
         assert [str(x.content) for x in messages][1] == APPLES
         assert "printed" not in " ".join(str(x.content) for x in messages)
+
+
+@pytest.mark.parametrize(("answer", "repeats"), [
+    ("110", True), ("He has 110 coins.", True), ("0", True), ("-31", True), ("1,000", True),
+    ("80", False), ("79.5", False),
+])
+def test_a_number_the_question_gives_is_flagged(answer, repeats):
+    from lottery.nodes.policy import repeats_a_given_number
+
+    question = "Gretchen has 110 coins, 1,000 stamps and 79 cards. How many are gold?"
+    assert repeats_a_given_number(answer, question) is repeats
+
+
+def test_an_agreed_answer_that_repeats_a_given_number_is_no_surer_than_a_guess():
+    question = "Gretchen has 110 coins. There are 30 more gold coins than silver. How many gold?"
+    agreed = [Candidate(kind="words", answer="110"), Candidate(kind="program", answer="110")]
+    capped = score(agreed, "number", checked=True, question=question)
+    assert capped.confidence == 0.5 and capped.support == 1.0  # still accepted
+    right = [Candidate(kind="words", answer="70"), Candidate(kind="program", answer="70")]
+    assert score(right, "number", checked=True, question=question).confidence == 1.0
