@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:/\d+(?:\.\d+)?)?|-?\.\d+")
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
-_LETTER_ALONE = re.compile(r"^\W*\(?([A-Ea-e])\)?\W*$")
-_LETTER_MARKED = re.compile(r"(?:^|[\s(\[\"'])\(?([A-E])(?:[).\]:]|$)")
-_LETTER_PHRASE = re.compile(r"\b(?:option|answer|choice)\s*(?:is\s*)?:?\s*\(?([A-E])\b", re.I)
+_LETTER_ALONE = re.compile(r"^\W*\(?([A-Za-z])\)?\W*$")
+_LETTER_MARKED = re.compile(r"(?:^|[\s(\[\"'])\(?([A-Z])(?:[).\]:]|$)")
+_LETTER_PHRASE = re.compile(r"\b(?:option|answer|choice)\s*(?:is\s*)?:?\s*\(?([A-Z])\b", re.I)
 
 
 @dataclass(frozen=True, slots=True)

@@ -83,3 +83,12 @@ def test_yes_no_reads_the_first_words(pred, said):
 def test_yes_no_match_scores_against_a_bool():
     assert scorers.yes_no_match("No", False).correct
     assert not scorers.yes_no_match("unsure", False).correct
+
+
+def test_option_letters_past_e_count_on_seven_option_puzzles():
+    # LogicalDeduction's 7-object puzzles have options A-G; a scorer that read only A-E
+    # scored every right F and G answer wrong.
+    opts = [f"{c}) The {name} is third" for c, name in zip("ABCDEFG", "abcdefg", strict=True)]
+    assert scorers.option_match("F", "F", opts).correct
+    assert scorers.option_match("The answer is (G).", "G", opts).correct
+    assert scorers.parse_option("H", opts) is None
