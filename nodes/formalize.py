@@ -68,6 +68,20 @@ _NUMBER_WORDS = frozenset({"one", "two", "three", "four", "five", "six", "seven"
                            "second", "third", "fourth", "fifth", "sixth", "seventh"})
 _OPTION_LINE = re.compile(r"^\(?(?P<letter>[A-H])[).]\s*(?P<text>.+?)\s*$", re.M)
 _LESS = re.compile(r"\b(?:less|fewer)\b", re.I)
+_EXPRESSION_QUESTION = re.compile(
+    r"^\s*(?:what(?: is|'s)|compute|calculate|evaluate|work out)?:?\s*"
+    r"(?P<expression>[-+*/×÷^()\d\s.,]+?)\s*=?\s*\??\s*$", re.I)
+_OPERATION = re.compile(r"[\d)]\s*(?:[-+*/×÷^]|\*\*)\s*[-(\d]")
+
+
+def expression(question: str) -> str | None:
+    """The arithmetic a question asks for when it is nothing but arithmetic ("What is
+    17 * 23 + 4?", "Calculate (48 - 12) / 4", "2^10 ="), for the ``calculator`` tool;
+    ``None`` for any question with other words (a word problem) or no operation."""
+    m = _EXPRESSION_QUESTION.match(question)
+    if not m or not _OPERATION.search(m.group("expression")):
+        return None
+    return m.group("expression").strip()
 
 
 @dataclass(frozen=True, slots=True)

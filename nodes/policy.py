@@ -187,7 +187,7 @@ class Verdict:
 
 _EVIDENCE_KIND = {"words": "words", "delegate": "words", "merge": "words",
                   "program": "program", "passages": "passages", "proof": "solver",
-                  "unproven": "solver"}
+                  "unproven": "solver", "calculation": "solver"}
 """Which kind of evidence a candidate is: agreement across kinds is what a check means."""
 
 _WEIGHT = {"passages": 0.4}
@@ -204,8 +204,9 @@ neighbour in the same list): measured on the 0.5B, 100 items each, such answers 
 unaccepted ones (10 of 27 on HotpotQA)."""
 
 
-SOLVER_CONFIDENCE = {"proof": 0.9, "unproven": 0.7}
-"""Confidence of the ``rules`` solver's decision on the model's clauses, by kind: a proof
+SOLVER_CONFIDENCE = {"calculation": 1.0, "proof": 0.9, "unproven": 0.7}
+"""Confidence of a solver tool's decision, by kind: the ``calculator`` on a question that is
+nothing but arithmetic is exact; on the model's clauses (``rules``, ``order``), a proof
 (the clauses derive the statement or its negation) or none (Unknown). A decision is only as
 good as the translation: on ProofWriter items 13-60 (0.5B, a probe before this policy),
 proofs were right 19 of 21 times and Unknowns 19 of 27 (a slip in one clause breaks a chain,

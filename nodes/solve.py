@@ -17,6 +17,7 @@ from lottery.nodes import prompts
 from lottery.nodes.events import emit_answer
 from lottery.nodes.formalize import (
     deduction,
+    expression,
     formalize,
     formalize_order,
     ordering,
@@ -124,8 +125,7 @@ async def _climb(task: Task, runtime: Runtime[Context], policy: Policy,
         if policy.short_answers and task["allowance"] >= 2:  # shortened by the run's model
             found = await shorten(res, problem["question"], found, reply)
     else:
-        deduced = await _deduce(task, res, reply, policy.check) \
-            if policy.check in ("rules", "order") and rung == "attempt" else None
+        deduced = await _deduce(task, res, reply, policy) if rung == "attempt" else None
         found = [deduced[0]] if deduced else await _new_candidates(
             task, res, policy, messages, reply, n=policy.extra_samples if rung == "samples" else 1)
     candidates = [*(problem.get("candidates") or []), *found]
@@ -151,16 +151,26 @@ async def _climb(task: Task, runtime: Runtime[Context], policy: Policy,
 
 
 async def _deduce(task: Task, res: Resources, reply: Reply,
-                  tool: str) -> tuple[Candidate, Evidence] | None:
-    """The decision of a solver tool (``rules`` or ``order``) on the model's translation
-    of the problem (:mod:`lottery.nodes.formalize`), and the translation as evidence;
-    ``None`` when the question is not one for it, the tool is not in the tool set, the
-    budget leaves this task fewer calls than the translation needs, a reply did not come
-    out whole, or (``order``) no single option must hold."""
+                  policy: Policy) -> tuple[Candidate, Evidence] | None:
+    """The decision of a solver tool on the problem, and what it decided on as evidence:
+    ``calculator`` on a question that is nothing but arithmetic (a number policy; no model
+    call), ``rules`` or ``order`` (the policy's check) on the model's translation of the
+    problem (:mod:`lottery.nodes.formalize`). ``None`` when the question is not one for
+    it, the tool is not in the tool set, the budget leaves this task fewer calls than the
+    translation needs, a reply did not come out whole, or (``order``) no single option
+    must hold."""
     question = task["problem"]["question"]
-    if tool not in res.registry:
+    arithmetic = expression(question) if policy.answer_kind == "number" else None
+    tool = "calculator" if arithmetic else policy.check
+    if tool not in ("calculator", "rules", "order") or tool not in res.registry:
         return None
-    if tool == "rules":
+    if arithmetic:  # exact: the model could only get it wrong (the 0.5B wrote 401 for 395)
+        result = await res.registry.arun("calculator", {"expression": arithmetic})
+        if not result.ok:
+            return None
+        answer, kind = result.output, "calculation"
+        shown = [f"{arithmetic} = {answer}"]
+    elif tool == "rules":
         problem = deduction(question)
         if problem is None or task["allowance"] < len(problem.sentences) + 1:
             return None

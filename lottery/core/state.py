@@ -25,12 +25,14 @@ class Candidate(TypedDict):
     """One answer a problem received, and where it came from."""
 
     answer: str
-    kind: Literal["words", "program", "passages", "delegate", "merge", "proof", "unproven"]
+    kind: Literal["words", "program", "passages", "delegate", "merge", "proof", "unproven",
+                  "calculation"]
     """``words``: a reasoned answer; ``program``: an executed program's output;
     ``passages``: retrieved passages that contain the answer; ``delegate``: the delegate
     model's answer; ``merge``: the merge of the sub-answers; ``proof``: the ``rules``
     solver derived the statement or its negation from the model's clauses; ``unproven``:
-    it derived neither (Unknown)."""
+    it derived neither (Unknown); ``calculation``: the ``calculator`` computed a question
+    that is nothing but arithmetic."""
     model: NotRequired[str]
     """The model that wrote it."""
 

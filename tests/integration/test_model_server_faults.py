@@ -172,7 +172,8 @@ async def test_faults_in_front_of_a_real_vllm_server_are_survived():
     try:
         proxy.arm("error", status=500, times=1)
         proxy.arm("cut", times=1)
-        result = await asolve("What is 2 + 3?", base_url=proxy.base_url, model=model,
+        result = await asolve("Ann has 2 pens and gets 3 more. How many pens does she have?",
+                              base_url=proxy.base_url, model=model,
                               request_timeout=300.0, max_calls=6)
         assert result.answer and "5" in result.answer
         assert proxy.stats()["faults"] == {"error": 1, "cut": 1}

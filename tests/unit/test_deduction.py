@@ -271,3 +271,33 @@ async def test_a_puzzle_without_two_ends_goes_to_the_chain_of_thought():
     m = order_model({"first": "left", "last": "left"}, ORDER_ANSWERS)
     result = await asolve(PUZZLE, chat_model=m, durable=False)
     assert [c["step"] for c in m.calls] == ["formalize", "solve"] and result.answer == "A"
+
+
+# -- arithmetic: the calculator, no model call ---------------------------------------------
+
+from lottery.nodes.formalize import expression  # noqa: E402
+
+
+@pytest.mark.parametrize(("question", "expected"), [
+    ("What is 17 * 23 + 4?", "17 * 23 + 4"), ("Calculate (48 - 12) / 4", "(48 - 12) / 4"),
+    ("2^10 =", "2^10"), ("What is 1999?", None), ("What is 2 + 2 apples?", None),
+    ("Tom has 3 apples and buys 4 more. What is 3 + 4?", None)])
+def test_only_a_question_that_is_nothing_but_arithmetic_is_an_expression(question, expected):
+    assert expression(question) == expected
+
+
+async def test_a_bare_arithmetic_question_is_computed_exactly_without_the_model():
+    # the 0.5B's chain of thought wrote 401, 405 and 455 for this one (6 Dec 2026)
+    m = ScriptedChatModel(respond=lambda messages, step: "Answer: 401")
+    result = await asolve("What is 17 * 23 + 4?", chat_model=m, durable=False)
+    assert result.answer == "395" and result.confidence == 1.0 and not result.best_effort
+    assert m.calls == [] and result.usage.calls == 0
+    shown = [e["content"] for p in result.tree.values() for e in p["evidence"]]
+    assert "17 * 23 + 4 = 395" in shown
+
+
+async def test_a_word_problem_with_the_same_numbers_still_goes_to_the_model():
+    m = ScriptedChatModel(respond=lambda messages, step: "Answer: 395")
+    await asolve("Ann has 17 boxes of 23 pens and 4 more pens. How many pens does she have?",
+                 chat_model=m, durable=False)
+    assert m.calls

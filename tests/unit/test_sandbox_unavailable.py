@@ -41,8 +41,12 @@ def test_doctor_reports_the_missing_layer_and_fails(tmp_path):
     assert "landlock_fs" not in report["layers"] and "seccomp" in report["layers"]
 
 
+WORD_PROBLEM = "Ann has 17 boxes of 3 pens. How many pens does she have?"
+"""Not bare arithmetic (the calculator answers that without the model)."""
+
+
 def test_ask_refuses_in_one_line_before_any_model_call(tmp_path):
-    proc = _without_landlock(LOTTERY, "ask", "What is 17 * 3?", "--base-url", DEAD_SERVER,
+    proc = _without_landlock(LOTTERY, "ask", WORD_PROBLEM, "--base-url", DEAD_SERVER,
                              "--model", "m", home=str(tmp_path))
     assert proc.returncode == 2, proc.stderr
     assert proc.stdout == ""
@@ -52,7 +56,7 @@ def test_ask_refuses_in_one_line_before_any_model_call(tmp_path):
 
 
 def test_the_opt_out_warns_loudly_and_goes_on(tmp_path):
-    proc = _without_landlock(LOTTERY, "ask", "What is 17 * 3?", "--base-url", DEAD_SERVER,
+    proc = _without_landlock(LOTTERY, "ask", WORD_PROBLEM, "--base-url", DEAD_SERVER,
                              "--model", "m", "--max-calls", "2", home=str(tmp_path),
                              LOTTERY_SANDBOX="permissive")
     assert "WARNING" in proc.stderr and "WITHOUT kernel confinement" in proc.stderr

@@ -83,7 +83,8 @@ def test_ask_trace_otel_prints_the_spans_of_the_run_to_stderr(monkeypatch):
     monkeypatch.setattr(ask_module, "solve", scripted_solve)
     # Typer runs a lone command without its name; once there are more, "ask" is needed.
     command = ["ask"] if len(app.registered_commands) + len(app.registered_groups) > 1 else []
-    result = CliRunner().invoke(app, [*command, "--trace-otel", "--json", "What is 2 + 2?"])
+    question = "Ann has 2 pens and gets 2 more. How many pens does she have?"
+    result = CliRunner().invoke(app, [*command, "--trace-otel", "--json", question])
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["answer"] == "4"  # stdout stays machine-readable
     decoder, text, spans = json.JSONDecoder(), result.stderr, []
