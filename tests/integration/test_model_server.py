@@ -166,7 +166,8 @@ def test_log_probs_stop_sequences_and_usage_counts(model_server: srv.ServerInfo)
 
 
 async def test_eight_concurrent_runs_complete(model_server: srv.ServerInfo) -> None:
-    questions = [f"What is {n} + {n + 1}?" for n in range(1, 9)]
+    questions = [f"Ann has {n} pens and gets {n + 1} more. How many pens does she have?"
+                 for n in range(1, 9)]
     results = await asyncio.wait_for(asyncio.gather(*(
         asolve(q, base_url=model_server.base_url, **RUN) for q in questions)), timeout=900)
     assert [r.question for r in results] == questions
