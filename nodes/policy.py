@@ -245,7 +245,7 @@ def score(candidates: Sequence[Candidate], kind: str | None = None, *,
 
     Answers are compared by value, read the way the programs answered (a number, an
     option letter) so that "He has 18 apples." and a printed ``18`` agree. A delegate's
-    answer (a larger model) wins when there is one, then the ``rules`` solver's decision
+    answer (a larger model) wins when there is one, then a solver tool's decision
     (at :data:`SOLVER_CONFIDENCE`); otherwise a value that two kinds of
     evidence reached wins over any value one kind reached, then the most votes, ties
     going to the earliest (the greedy answers come first). Confidence is the chosen
