@@ -10,7 +10,9 @@ replayed)::
     python benchmarks/rescore_confidence.py          # -> results/calibration-replay.json
 
 Rows answered by a merge keep their stored confidence (the rule did not change for them);
-``planner`` rows have no confidence.
+``planner`` rows have no confidence. A ``math`` row whose attempt was an agreeing pair scores
+2/3 here: the program that confirms it (``Policy.quorum``) is not in rows run before that
+rule; ``benchmarks/confirm_replay.py`` draws it.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ def rescore(row: dict[str, Any], question: str = "") -> float | None:
             or any(c["kind"] == "merge" for c in candidates):
         return row.get("confidence")
     verdict = score(candidates, policy.answer_kind, checked=policy.check != "none",
-                    question=question)
+                    question=question, quorum=policy.quorum)
     return verdict.confidence if verdict else row.get("confidence")
 
 

@@ -77,16 +77,26 @@ class Policy:
     only when the program's answer could be confirmed (:func:`confirmable`); otherwise the
     problem goes to the delegate without the chain of thought, the small model's dearest call
     (without a delegate the two run together, as the samples rung needs both anyway)."""
+    quorum: int = 2
+    """Answers a confidence is counted over, at least (:func:`score`). At 3, a chain of
+    thought and a program that agree are 2/3 sure: the attempt then asks for one more
+    program, written after the worked examples (``prompts.PAL_EXAMPLES``), and only the three
+    agreeing make the answer sure (:func:`wants_confirmation`). Not with a delegate
+    configured: a cascade spends the large model's compute, and the pair stays at 2/3."""
 
 
 POLICIES: dict[str, Policy] = {
     p.name: p for p in (
         # No divide rung for math: measured on GSM8K (100 items, 0.5B), 86 of 100 problems
         # reached it and 12 of those ended right, below the attempt's own vote.
+        # Quorum 3: a chain of thought and a program of the 0.5B that agreed were right 27
+        # times of 35 on GSM8K (items 1-200, at 1.0): they share its misreadings. A third
+        # program written after worked examples agreed with 20 of the 27 right ones and 1 of
+        # the 8 wrong ones (docs/findings/2026-12-06-confirmation.md).
         Policy(name="math", description="chain of thought, checked by an executed Python "
                "program; more samples, then delegation, only on disagreement",
                check="python", escalate=("samples", "delegate"), delegating=("delegate",),
-               answer_kind="number", program_first=True),
+               answer_kind="number", program_first=True, quorum=3),
         # No samples rung for logic: on 100 LogicalDeduction items (0.5B) the ladder with
         # samples scored 19% against the single CoT call's 20% at 6.9x its compute; the
         # z3 check rarely agreed, and more samples did not find the answer.
@@ -240,7 +250,7 @@ def repeats_a_given_number(answer: str, question: str) -> bool:
 
 
 def score(candidates: Sequence[Candidate], kind: str | None = None, *,
-          checked: bool = False, question: str = "") -> Verdict | None:
+          checked: bool = False, question: str = "", quorum: int = 2) -> Verdict | None:
     """Choose among candidates; ``None`` when none has an answer.
 
     Answers are compared by value, read the way the programs answered (a number, an
@@ -250,7 +260,9 @@ def score(candidates: Sequence[Candidate], kind: str | None = None, *,
     evidence reached wins over any value one kind reached, then the most votes, ties
     going to the earliest (the greedy answers come first). Confidence is the chosen
     value's share of the answers (its ``support``, which acceptance tests), counted over at
-    least two (passages that hold an answer count 0.4 of an answer, see ``_WEIGHT``); a
+    least two (passages that hold an answer count 0.4 of an answer, see ``_WEIGHT``); the
+    reported confidence is counted over at least ``quorum`` (the policy's, see
+    :attr:`Policy.quorum`: two agreeing answers are then 2/3 sure, and accepted); a
     delegate's answer starts at 0.5 and gains the share of the small model's answers that
     agree with it (counted over at least two: with a delegate, a `math` attempt whose
     program printed a fraction has no chain of thought, and on GSM8K the one such program
@@ -299,7 +311,8 @@ def score(candidates: Sequence[Candidate], kind: str | None = None, *,
     else:
         weights = [_WEIGHT.get(c["kind"], 1.0) for c in given]
         agreeing = sum(w for k, w in zip(keys, weights, strict=True) if k == key)
-        confidence = support = agreeing / max(sum(weights), 2)
+        support = agreeing / max(sum(weights), 2)
+        confidence = agreeing / max(sum(weights), quorum)
         if checked and len(kinds[key]) < 2:
             confidence /= 2
         elif kinds[key] == {"words", "passages"}:
@@ -309,6 +322,15 @@ def score(candidates: Sequence[Candidate], kind: str | None = None, *,
         confidence = round(confidence, 4)
     return Verdict(answer=answer.strip(), confidence=confidence, agreed=len(kinds[key]) > 1,
                    votes=votes[key], support=round(support, 4))
+
+
+def wants_confirmation(policy: Policy, candidates: Sequence[Candidate]) -> bool:
+    """Whether the attempt's answers agree but are fewer than the policy's quorum: one more
+    program is then asked for, so that the answer is sure only when it agrees too."""
+    if len(candidates) >= policy.quorum:
+        return False
+    verdict = score(candidates, policy.answer_kind, checked=policy.check != "none")
+    return verdict is not None and verdict.agreed and verdict.votes == len(candidates)
 
 
 def confirmable(outputs: Sequence[str], kind: str | None) -> bool:
@@ -385,7 +407,7 @@ def give_up(policy: Policy, problem: Problem, why: str) -> dict[str, Any]:
     """
     candidates = list(problem.get("candidates") or [])
     chosen = score(candidates, policy.answer_kind, checked=policy.check != "none",
-                   question=problem["question"])
+                   question=problem["question"], quorum=policy.quorum)
     update: dict[str, Any] = {"status": "done", "accepted": False}
     if chosen is not None:
         update.update(answer=chosen.answer, confidence=chosen.confidence)

@@ -48,14 +48,15 @@ class ProgramOutcome:
 
 
 def program_messages(ctx: Context, tool: str, question: str,
-                     related: list[dict[str, str]]) -> list[BaseMessage]:
-    """The prompt that asks for a program for ``tool``: its worked examples (``program_shots``
-    of them for ``python``, all for ``logic``), then the question; earlier results are
-    shortened to fit the window."""
+                     related: list[dict[str, str]], shots: int | None = None) -> list[BaseMessage]:
+    """The prompt that asks for a program for ``tool``: its worked examples (``shots``, by
+    default ``program_shots``, of them for ``python``; all for ``logic``), then the question;
+    earlier results are shortened to fit the window."""
     system, examples = ((prompts.LOGIC_SYSTEM, prompts.LOGIC_EXAMPLES) if tool == "logic"
                         else (prompts.PAL_SYSTEM, prompts.PAL_EXAMPLES))
     messages: list[BaseMessage] = [SystemMessage(system)]
-    for q, a in examples if tool == "logic" else examples[:ctx.program_shots]:
+    shots = ctx.program_shots if shots is None else shots
+    for q, a in examples if tool == "logic" else examples[:shots]:
         messages += [HumanMessage(prompts.PROGRAM_USER.format(related="", question=q)),
                      AIMessage(a)]
     # Earlier results may repeat retrieved text: they reach the writer only as quoted data.
@@ -88,13 +89,15 @@ def extract_code(text: str) -> str | None:
 async def run_programs(
     res: Resources, tool: str, question: str, related: list[dict[str, str]], *, allowance: int,
     samples: int | None = None, greedy: bool = True, llm: BaseChatModel | None = None,
+    shots: int | None = None,
 ) -> ProgramOutcome:
     """Write ``samples`` programs for ``tool`` (default ``program_samples``: one greedy, the
     rest sampled; ``greedy=False``: all sampled), run them, vote; fix once on failure if
-    allowed. Uses the run's model (``llm`` instead: the delegate's) and its tool set (the
-    sandboxed program tools)."""
+    allowed. ``shots``: worked examples in the prompt (default ``program_shots``). Uses the
+    run's model (``llm`` instead: the delegate's) and its tool set (the sandboxed program
+    tools)."""
     ctx, registry = res.settings, res.registry
-    messages = program_messages(ctx, tool, question, related)
+    messages = program_messages(ctx, tool, question, related, shots)
     outcome = ProgramOutcome(answer=None, program=None)
     total = ctx.program_samples if samples is None else samples
     sampled = total - 1 if greedy else total

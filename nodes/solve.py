@@ -37,7 +37,14 @@ from lottery.nodes.llm import (
     system_user,
 )
 from lottery.nodes.memory import remember
-from lottery.nodes.policy import POLICIES, Policy, accepted, confirmable, score
+from lottery.nodes.policy import (
+    POLICIES,
+    Policy,
+    accepted,
+    confirmable,
+    score,
+    wants_confirmation,
+)
 from lottery.nodes.programs import ARG_NAME, ProgramOutcome, run_programs
 from lottery.nodes.schemas import ShortAnswer
 from lottery.resources import Resources
@@ -130,7 +137,7 @@ async def _climb(task: Task, runtime: Runtime[Context], policy: Policy,
             task, res, policy, messages, reply, n=policy.extra_samples if rung == "samples" else 1)
     candidates = [*(problem.get("candidates") or []), *found]
     verdict = score(candidates, policy.answer_kind, checked=policy.check != "none",
-                    question=problem["question"])
+                    question=problem["question"], quorum=policy.quorum)
     ok = accepted(policy, verdict)
     update: dict[str, Any] = {
         "answer": verdict.answer if verdict else (problem.get("answer") or ""),
@@ -242,6 +249,17 @@ async def _new_candidates(task: Task, res: Resources, policy: Policy,
         found = await shorten(res, problem["question"], found, reply)
     found += [Candidate(answer=e, kind="program", model=ctx.model) for e in executed]
     found = [c for c in found if not misfits_question(c["answer"], problem["question"])]
+    if tool and n == 1 and task["allowance"] >= 3 and not res.can_delegate \
+            and wants_confirmation(policy, found):
+        # the answer and the program agree: a program written after the worked examples (a
+        # second way to write it, greedy: the same question gets the same confidence). Not
+        # with a delegate: the large model's compute is then the budget, and confirming
+        # would cost 5% of it on GSM8K; the pair stays accepted at 2/3.
+        third = await run_programs(res, tool, problem["question"], task["related"],
+                                   allowance=1, samples=1, shots=len(prompts.PAL_EXAMPLES))
+        reply.usage = add_usage(reply.usage, third.reply.usage)
+        found += [Candidate(answer=r.output.strip(), kind="program", model=ctx.model)
+                  for r in third.runs if r.ok]
     if policy.check == "passages":
         found += [Candidate(answer=c["answer"], kind="passages") for c in found
                   if in_passages(c["answer"], problem["evidence"])

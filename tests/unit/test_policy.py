@@ -147,13 +147,43 @@ async def test_a_best_effort_answer_whose_samples_all_agree_is_not_reported_sure
 
 # -- the ladder on the graph -----------------------------------------------------------------
 
-async def test_agreeing_attempt_and_program_stop_after_two_calls():
+async def test_agreeing_attempt_and_program_are_confirmed_by_one_sampled_program():
     m = model({APPLES: "29"}, {APPLES: "29"})
     result = await asolve(APPLES, chat_model=m, durable=False)
     assert result.answer == "29" and result.policy == "math"
     assert result.confidence == 1.0 and not result.best_effort
-    assert sorted(steps(m)) == ["program", "solve"]  # no planner, no samples
+    # no planner, no samples rung: the answer, its program, one sampled program to confirm
+    assert sorted(steps(m)) == ["program", "program", "solve"]
+    # not the check again: the program that confirms is written after worked examples
+    check, third = [c for c in m.calls if c["step"] == "program"]
+    assert len(third["messages"]) > len(check["messages"])
     assert result.root["rungs"] == [] and result.root["accepted"] is True
+    assert [c["kind"] for c in result.root["candidates"]] == ["words", "program", "program"]
+
+
+async def test_a_pair_the_third_program_contradicts_is_accepted_but_not_sure():
+    """The 0.5B's chain of thought and program agreed on wrong GSM8K answers (shared
+    misreadings) 8 times in 35: the pair alone is 2/3 sure; the answer stands."""
+    m = model({APPLES: "29"}, {APPLES: ["29", "31"]})
+    result = await asolve(APPLES, chat_model=m, durable=False)
+    assert result.answer == "29" and result.root["accepted"] and not result.best_effort
+    assert result.confidence == pytest.approx(2 / 3, abs=1e-3)
+    assert result.root["rungs"] == [] and result.usage.calls == 3  # no samples rung
+
+
+async def test_without_calls_for_a_third_program_the_pair_stays_two_thirds_sure():
+    m = model({APPLES: "29"}, {APPLES: "29"})
+    result = await asolve(APPLES, chat_model=m, durable=False, max_calls=2)
+    assert result.answer == "29" and result.usage.calls == 2
+    assert result.confidence == pytest.approx(2 / 3, abs=1e-3)
+
+
+def test_the_math_quorum_counts_a_pair_over_three():
+    pair = [Candidate(answer="29", kind="words"), Candidate(answer="29.0", kind="program")]
+    assert score(pair, "number", checked=True).confidence == 1.0
+    verdict = score(pair, "number", checked=True, quorum=POLICIES["math"].quorum)
+    assert verdict.confidence == pytest.approx(2 / 3, abs=1e-3) and verdict.support == 1.0
+    assert accepted(POLICIES["math"], verdict)
 
 
 async def test_disagreement_takes_more_samples_and_stops_when_they_agree():
@@ -234,8 +264,10 @@ async def test_with_a_delegate_a_program_printing_a_fraction_goes_to_it_without_
     whole = model({APPLES: "29"}, {APPLES: "29"})
     result = await asolve(APPLES, chat_model=whole, delegate_chat_model=delegate("0"),
                           durable=False)
+    # accepted, not confirmed: with a delegate no third program is paid for
     assert steps(whole) == ["program", "solve"] and result.answer == "29"
     assert result.usage.delegate_calls == 0
+    assert result.confidence == pytest.approx(2 / 3, abs=1e-3) and not result.best_effort
     alone = model({APPLES: "29"}, {APPLES: "29.5"})  # no delegate: both run, as before
     await asolve(APPLES, chat_model=alone, durable=False, max_calls=2)
     assert sorted(steps(alone)) == ["program", "solve"]
@@ -467,9 +499,9 @@ async def test_the_fake_model_routes_by_node_not_by_prompt_wording(monkeypatch):
     monkeypatch.setattr(prompts, "COT_SYSTEM", "Reworded: reason, then say Answer: X.")
     m = model({APPLES: "29"}, {APPLES: "29"})
     result = await asolve(APPLES, chat_model=m, durable=False)
-    assert sorted(steps(m)) == ["program", "solve"] and result.confidence == 1.0
+    assert sorted(steps(m)) == ["program", "program", "solve"] and result.confidence == 1.0
     assert [c["step"] for c in m.calls if "Reworded: write" in str(c["messages"][0].content)] == [
-        "program"]
+        "program", "program"]
 
 
 async def test_logic_reads_sentences_as_the_option_letters_they_name():

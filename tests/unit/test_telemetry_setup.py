@@ -93,9 +93,10 @@ def test_ask_trace_otel_prints_the_spans_of_the_run_to_stderr(monkeypatch):
         spans.append(span)
         text = text.lstrip()[end:]
     names = {s["name"] for s in spans}
-    # the math policy: the attempt and its program check, no planner call
+    # the math policy: the attempt, its program check and the program that confirms the
+    # pair they agree on; no planner call
     assert {"invoke_agent algorithm1", "problem 0", "solve 0"} <= names and "planner 0" not in names
-    assert sum(1 for s in spans if s["name"].startswith("chat ")) == 2
+    assert sum(1 for s in spans if s["name"].startswith("chat ")) == 3
     chat = next(s for s in spans if s["name"].startswith("chat "))
     assert chat["attributes"]["gen_ai.operation.name"] == "chat"
     assert chat["resource"]["attributes"]["service.name"] == "lottery"
