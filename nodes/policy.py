@@ -89,9 +89,9 @@ POLICIES: dict[str, Policy] = {
     p.name: p for p in (
         # No divide rung for math: measured on GSM8K (100 items, 0.5B), 86 of 100 problems
         # reached it and 12 of those ended right, below the attempt's own vote.
-        # Quorum 3: a chain of thought and a program of the 0.5B that agreed were right 27
-        # times of 35 on GSM8K (items 1-200, at 1.0): they share its misreadings. A third
-        # program written after worked examples agreed with 20 of the 27 right ones and 1 of
+        # Quorum 3: a chain of thought and a program of the 0.5B that agreed were right 24
+        # times of 32 on GSM8K (items 1-200, at 1.0): they share its misreadings. A third
+        # program written after worked examples agreed with 18 of the 24 right ones and 2 of
         # the 8 wrong ones (docs/findings/2026-12-06-confirmation.md).
         Policy(name="math", description="chain of thought, checked by an executed Python "
                "program; more samples, then delegation, only on disagreement",
@@ -266,7 +266,9 @@ def score(candidates: Sequence[Candidate], kind: str | None = None, *,
     delegate's answer starts at 0.5 and gains the share of the small model's answers that
     agree with it (counted over at least two: with a delegate, a `math` attempt whose
     program printed a fraction has no chain of thought, and on GSM8K the one such program
-    that agreed with the delegate was wrong at 1.0).
+    that agreed with the delegate was wrong at 1.0); under a check, small answers no second
+    kind of evidence reached count half there too (HotpotQA: two small "3"s and the
+    delegate's "3" were reported at 1.0, the passages never held it; gold "seven").
 
     ``question`` (math): a number the question gives, or one of zero or less, is at most
     :data:`GIVEN_NUMBER_CAP` sure (:func:`repeats_a_given_number`); the share, and so
@@ -307,7 +309,11 @@ def score(candidates: Sequence[Candidate], kind: str | None = None, *,
         small = [k for k, c in zip(keys, given, strict=True) if c["kind"] != "delegate"]
         # counted over at least two small answers, as an answer alone is: a lone small
         # program that printed the delegate's number is one vote, not a confirmation
-        confidence = support = round(0.5 + 0.5 * small.count(key) / max(len(small), 2), 4)
+        share = small.count(key) / max(len(small), 2)
+        support = round(0.5 + 0.5 * share, 4)
+        if checked and len(kinds[key]) < 2:  # no second kind of evidence reached it
+            share /= 2
+        confidence = round(0.5 + 0.5 * share, 4)
     else:
         weights = [_WEIGHT.get(c["kind"], 1.0) for c in given]
         agreeing = sum(w for k, w in zip(keys, weights, strict=True) if k == key)

@@ -117,6 +117,18 @@ def test_one_unchecked_answer_is_half_sure_and_a_delegates_answer_wins():
     assert lone.confidence == 0.75  # one small answer agreeing is one vote of two, not all
 
 
+def test_a_delegate_agreeing_with_unchecked_small_answers_is_not_sure():
+    """HotpotQA with the 1.5B delegate: two small answers "3" and the delegate's "3" (gold:
+    seven) were reported at 1.0; the passages never held it. Under a check, small answers
+    no second kind of evidence reached count half, for the delegate's answer too."""
+    words = [Candidate(answer="3", kind="words") for _ in range(2)]
+    verdict = score([*words, Candidate(answer="3", kind="delegate")], checked=True)
+    assert verdict.confidence == 0.75 and verdict.support == 1.0
+    held = [Candidate(answer="Rush", kind="words"), Candidate(answer="Rush", kind="passages"),
+            Candidate(answer="Rush", kind="delegate")]
+    assert score(held, checked=True).confidence == 1.0  # the passages hold it: sure
+
+
 def test_under_a_check_agreeing_samples_of_one_kind_stay_at_most_half_sure():
     same = [Candidate(answer="No", kind="words") for _ in range(4)]
     assert score(same).confidence == 1.0  # no check: the share
