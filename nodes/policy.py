@@ -11,7 +11,8 @@ program agree, send only the rest on):
 - **attempt**: one greedy chain-of-thought answer (after one retrieval for ``knowledge``).
 - **check**: independent evidence, computed with the attempt: a program written for the
   same question and executed in the sandbox (``python``; z3 for ``logic``), or the
-  retrieved passages that contain the answer (``knowledge``).
+  retrieved passages that contain the answer (``knowledge``). ``math`` without a delegate:
+  when the two agree, one more program, written after worked examples, confirms them.
 - **samples**: more answers (and programs), only while the evidence disagrees.
 - **retrieve**: a second hop, searching with the bridge entity the first answer named.
 - **delegate**: the problem goes to another model endpoint (a larger model), when one is
@@ -20,8 +21,10 @@ program agree, send only the rest on):
 - **best effort**: the candidate with the highest confidence, marked as not accepted.
 
 Confidence is the share of the answers given that agree with the chosen one, counted
-over at least two (one unchecked answer is 0.5); under a policy with a check, an answer no
-second kind of evidence reached counts half of that; see :func:`score`.
+over at least two (one unchecked answer is 0.5; ``math`` counts over at least three, and
+asks for a third program when the attempt and its check agree: ``Policy.quorum``); under a
+policy with a check, an answer no second kind of evidence reached counts half of that; see
+:func:`score`.
 """
 
 from __future__ import annotations
