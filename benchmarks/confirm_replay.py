@@ -104,8 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--draws", type=Path, default=REPO / "results" / "confirm-draws.jsonl")
     parser.add_argument("--out", type=Path, default=REPO / "results" / "confirm-replay.json")
     args = parser.parse_args(argv)
+    # the rows run before the rule (results/policy-fresh ran with it; archived rows are gone)
     folders = sorted(p.parent for s in SUITES for p in REPO.glob(
-        f"results/policy*/{s}-*-algorithm1-auto*/rows.jsonl") if "archive" not in str(p))
+        f"results/policy*/{s}-*-algorithm1-auto*/rows.jsonl")
+        if p.parent.parent.name in ("policy", "policy-heldout", "policy-repeat"))
     questions = {(s, i.id): i.question for s in SUITES for i in load_suite(s).items}
     rows = {f: read_rows(f / "rows.jsonl") for f in folders}
     configs = {f: json.loads((f / "config.json").read_text()) for f in folders}
