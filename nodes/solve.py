@@ -254,7 +254,7 @@ async def _new_candidates(task: Task, res: Resources, policy: Policy,
         # the answer and the program agree: a program written after the worked examples (a
         # second way to write it, greedy: the same question gets the same confidence). Not
         # with a delegate: the large model's compute is then the budget, and confirming
-        # would cost 5% of it on GSM8K; the pair stays accepted at 2/3.
+        # would cost 6% of it on GSM8K; the pair stays accepted at 2/3.
         third = await run_programs(res, tool, problem["question"], task["related"],
                                    allowance=1, samples=1, shots=len(prompts.PAL_EXAMPLES))
         reply.usage = add_usage(reply.usage, third.reply.usage)
