@@ -10,6 +10,7 @@ from rich.console import Console
 
 from lottery.api import solve
 from lottery.cli.common import JSON_OPTION, cli_errors, print_json, stderr
+from lottery.core.state import SURE_CONFIDENCE
 from lottery.errors import InputError
 from lottery.render import problem_tree
 from lottery.telemetry import setup_from_env
@@ -54,7 +55,8 @@ def ask(
     """Answer QUESTION with a small model driven by Algorithm 1.
 
     Exit status 3: an answer was printed, but it is a best-effort one (it failed its check
-    on every rung, or the budget ran out); standard error says why.
+    on every rung, or the budget ran out); standard error says why. An accepted answer below
+    confidence 0.8 exits 0 with an "unsure answer" note on standard error.
     """
     if question == "-":
         raw = sys.stdin.buffer.read()
@@ -95,6 +97,10 @@ def ask(
                else "it did not pass its check")
         sure = f", confidence {result.confidence:.2f}" if result.confidence is not None else ""
         Console(stderr=True).print(f"[yellow]best-effort answer: {why}{sure}[/]")
+    elif result.confidence is not None and result.confidence < SURE_CONFIDENCE:
+        stderr().print(
+            f"[yellow]unsure answer: accepted at confidence {result.confidence:.2f} "
+            f"(sure from {SURE_CONFIDENCE:.2f})[/]")
     out.print(result.answer or "", markup=False, highlight=False)
     if result.best_effort:
         raise typer.Exit(BEST_EFFORT_EXIT)

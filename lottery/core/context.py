@@ -12,6 +12,7 @@ import os
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
+from lottery.core.state import SURE_CONFIDENCE
 from lottery.errors import ConfigurationError
 from lottery.serve.catalogue import DEFAULT_MODEL
 
@@ -153,7 +154,7 @@ class Context:
         default="EMPTY", metadata={"description": "API key for the delegate's server."}
     )
     reuse_min_confidence: float = field(
-        default=0.8,
+        default=SURE_CONFIDENCE,
         metadata={"description": "Least confidence of a remembered answer that memory M may "
                   "serve again; only answers that passed their check are remembered."},
     )

@@ -13,6 +13,12 @@ from typing import Annotated, Any, Literal, NotRequired
 from pydantic import ConfigDict, with_config
 from typing_extensions import TypedDict
 
+SURE_CONFIDENCE = 0.8
+"""A confidence at or above which an answer is reported sure: calibrated so that such
+answers are right at least 80% of the time on every measured suite (docs/policy.md). Memory
+M serves only such answers by default, and ``lottery ask`` notes an accepted answer below it."""
+
+
 Decision = Literal["solve", "retrieve", "tool", "divide", "reuse"]
 """What the planner decided for one problem (``reuse``: answered from memory M, no planner)."""
 

@@ -492,6 +492,21 @@ def test_lottery_ask_marks_a_best_effort_answer_and_exits_3(monkeypatch):
     assert done.stdout.strip().endswith("30")
 
 
+def test_lottery_ask_notes_an_accepted_answer_that_is_not_sure(monkeypatch):
+    from lottery.cli import app
+
+    contradicted = model({APPLES: "29"}, {APPLES: ["29", "31"]})  # the third program differs
+    monkeypatch.setattr("lottery.cli.ask.solve", _with(chat_model=contradicted, durable=False))
+    done = CliRunner().invoke(app, ["ask", APPLES])
+    assert done.exit_code == 0, done.output  # accepted: not a best-effort answer
+    assert "unsure answer: accepted at confidence 0.67 (sure from 0.80)" in done.stderr
+    assert done.stdout.strip() == "29"
+    sure = model({APPLES: "29"}, {APPLES: "29"})
+    monkeypatch.setattr("lottery.cli.ask.solve", _with(chat_model=sure, durable=False))
+    done = CliRunner().invoke(app, ["ask", APPLES])
+    assert done.exit_code == 0 and "unsure" not in done.stderr
+
+
 def _with(**fixed):
     from lottery.api import solve
 
