@@ -221,7 +221,9 @@ async def _new_candidates(task: Task, res: Resources, policy: Policy,
                           messages: list[BaseMessage], reply: Reply, *, n: int) -> list[Candidate]:
     """``n`` reasoned answers (greedy when ``n`` is 1, else sampled in one request), with as
     many executed programs when the policy checks with one, and the passages check. A yes or
-    no to a question that asks for neither is dropped (:func:`misfits_question`)."""
+    no to a question that asks for neither is dropped (:func:`misfits_question`). An attempt
+    whose answer and program agree, short of the policy's quorum, gets one more program
+    (``Policy.quorum``; not with a delegate, nor with fewer than 3 calls allowed)."""
     ctx, problem = res.settings, task["problem"]
     tool = policy.check if policy.check in ARG_NAME else ""  # a program tool checks
     # no program check without the tool (`--ablate tools`), or when the budget leaves this
