@@ -28,6 +28,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rescore_confidence import rescore  # benchmarks/, this script's folder
 from rich.progress import Progress
 
 from lottery.api import make_resources
@@ -37,7 +38,7 @@ from lottery.core.context import Context
 from lottery.core.state import Candidate
 from lottery.nodes import prompts
 from lottery.nodes.llm import answer_key
-from lottery.nodes.policy import POLICIES, score, wants_confirmation
+from lottery.nodes.policy import POLICIES, wants_confirmation
 from lottery.nodes.programs import run_programs
 
 REPO = Path(__file__).resolve().parent.parent
@@ -57,15 +58,8 @@ def is_pair(row: dict[str, Any]) -> bool:
 
 def confidence(row: dict[str, Any], question: str, draw: dict[str, Any] | None) -> float | None:
     """The row's confidence under the quorum, with the drawn program when there is one."""
-    policy = POLICIES.get(row.get("policy") or "")
-    if policy is None or policy.planner or row.get("rung") == "divide" or not row.get("candidates"):
-        return row.get("confidence")
-    found = candidates_of(row)
-    if draw is not None and draw["output"] is not None:
-        found.append(Candidate(kind="program", answer=draw["output"]))
-    verdict = score(found, policy.answer_kind, checked=policy.check != "none",
-                    question=question, quorum=policy.quorum)
-    return verdict.confidence if verdict else row.get("confidence")
+    printed = draw["output"] if draw is not None else None
+    return rescore(row, question, [Candidate(kind="program", answer=printed)] if printed else [])
 
 
 def agrees(row: dict[str, Any], draw: dict[str, Any] | None) -> bool:

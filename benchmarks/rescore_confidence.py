@@ -20,26 +20,28 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from lottery.bench.runner import calibration, read_rows
 from lottery.bench.suites import load_suite
 from lottery.core.state import Candidate
-from lottery.nodes.policy import POLICIES, score
+from lottery.nodes.policy import POLICIES, judge
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def rescore(row: dict[str, Any], question: str = "") -> float | None:
-    """The row's confidence under today's rule (``question``: the item's full text)."""
+def rescore(row: dict[str, Any], question: str = "",
+            extra: Sequence[Candidate] = ()) -> float | None:
+    """The row's confidence under today's rule (``question``: the item's full text), with
+    ``extra`` candidates added to the stored ones."""
     policy = POLICIES.get(row.get("policy") or "")
     candidates = [Candidate(kind=k, answer=a) for k, a in row.get("candidates") or []]
     if policy is None or policy.planner or not candidates or row.get("rung") == "divide" \
             or any(c["kind"] == "merge" for c in candidates):
         return row.get("confidence")
-    verdict = score(candidates, policy.answer_kind, checked=policy.check != "none",
-                    question=question, quorum=policy.quorum)
+    verdict = judge(policy, [*candidates, *extra], question)
     return verdict.confidence if verdict else row.get("confidence")
 
 

@@ -333,12 +333,18 @@ def score(candidates: Sequence[Candidate], kind: str | None = None, *,
                    votes=votes[key], support=round(support, 4))
 
 
+def judge(policy: Policy, candidates: Sequence[Candidate], question: str = "") -> Verdict | None:
+    """:func:`score` under ``policy``: its answer kind, its check and its quorum."""
+    return score(candidates, policy.answer_kind, checked=policy.check != "none",
+                 question=question, quorum=policy.quorum)
+
+
 def wants_confirmation(policy: Policy, candidates: Sequence[Candidate]) -> bool:
     """Whether the attempt's answers agree but are fewer than the policy's quorum: one more
     program is then asked for, so that the answer is sure only when it agrees too."""
     if len(candidates) >= policy.quorum:
         return False
-    verdict = score(candidates, policy.answer_kind, checked=policy.check != "none")
+    verdict = judge(policy, candidates)
     return verdict is not None and verdict.agreed and verdict.votes == len(candidates)
 
 
@@ -415,8 +421,7 @@ def give_up(policy: Policy, problem: Problem, why: str) -> dict[str, Any]:
     right 13 and 11 times (docs/findings/2026-12-04-policy.md).
     """
     candidates = list(problem.get("candidates") or [])
-    chosen = score(candidates, policy.answer_kind, checked=policy.check != "none",
-                   question=problem["question"], quorum=policy.quorum)
+    chosen = judge(policy, candidates, problem["question"])
     update: dict[str, Any] = {"status": "done", "accepted": False}
     if chosen is not None:
         update.update(answer=chosen.answer, confidence=chosen.confidence)

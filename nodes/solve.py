@@ -42,7 +42,7 @@ from lottery.nodes.policy import (
     Policy,
     accepted,
     confirmable,
-    score,
+    judge,
     wants_confirmation,
 )
 from lottery.nodes.programs import ARG_NAME, ProgramOutcome, run_programs
@@ -136,8 +136,7 @@ async def _climb(task: Task, runtime: Runtime[Context], policy: Policy,
         found = [deduced[0]] if deduced else await _new_candidates(
             task, res, policy, messages, reply, n=policy.extra_samples if rung == "samples" else 1)
     candidates = [*(problem.get("candidates") or []), *found]
-    verdict = score(candidates, policy.answer_kind, checked=policy.check != "none",
-                    question=problem["question"], quorum=policy.quorum)
+    verdict = judge(policy, candidates, problem["question"])
     ok = accepted(policy, verdict)
     update: dict[str, Any] = {
         "answer": verdict.answer if verdict else (problem.get("answer") or ""),

@@ -96,7 +96,7 @@ def ask(
         why = (f"the run stopped early ({result.stop_reason})" if result.stop_reason
                else "it did not pass its check")
         sure = f", confidence {result.confidence:.2f}" if result.confidence is not None else ""
-        Console(stderr=True).print(f"[yellow]best-effort answer: {why}{sure}[/]")
+        stderr().print(f"[yellow]best-effort answer: {why}{sure}[/]")
     elif result.confidence is not None and result.confidence < SURE_CONFIDENCE:
         stderr().print(
             f"[yellow]unsure answer: accepted at confidence {result.confidence:.2f} "
