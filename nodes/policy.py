@@ -86,6 +86,11 @@ class Policy:
     program, written after the worked examples (``prompts.PAL_EXAMPLES``), and only the three
     agreeing make the answer sure (:func:`wants_confirmation`). Not with a delegate
     configured: a cascade spends the large model's compute, and the pair stays at 2/3."""
+    delegate_from_words: int | None = None
+    """With a delegate configured, a question of at least this many words goes to it at
+    once, with no call of the small model (:func:`first_step`): on long problems the small
+    model's answer and program seldom agree, so its calls cost the cascade without ending
+    the problem. ``None``: every question is attempted first."""
 
 
 POLICIES: dict[str, Policy] = {
@@ -96,10 +101,14 @@ POLICIES: dict[str, Policy] = {
         # times of 32 on GSM8K (items 1-200, at 1.0): they share its misreadings. A third
         # program written after worked examples agreed with 18 of the 24 right ones and 2 of
         # the 8 wrong ones (docs/findings/2026-12-06-confirmation.md).
+        # Long questions straight to a delegate: on items 1-300 (0.5B), the answer and the
+        # program agreed on 16 of 165 GSM8K questions of 40 words or more (10 right) and 13
+        # of 68 SVAMP ones (6 right), against 38 of 135 and 81 of 232 below 40 words
+        # (docs/findings/2026-12-07-long-questions.md).
         Policy(name="math", description="chain of thought, checked by an executed Python "
                "program; more samples, then delegation, only on disagreement",
                check="python", escalate=("samples", "delegate"), delegating=("delegate",),
-               answer_kind="number", program_first=True, quorum=3),
+               answer_kind="number", program_first=True, quorum=3, delegate_from_words=40),
         # No samples rung for logic: on 100 LogicalDeduction items (0.5B) the ladder with
         # samples scored 19% against the single CoT call's 20% at 6.9x its compute; the
         # z3 check rarely agreed, and more samples did not find the answer.
@@ -374,9 +383,17 @@ def accepted(policy: Policy, verdict: Verdict | None) -> bool:
 
 # -- the ladder ----------------------------------------------------------------------------
 
-def first_step(policy: Policy, problem: Problem) -> dict[str, Any]:
-    """The update that starts ``problem`` on the ladder (not for the ``planner`` policy)."""
+def first_step(policy: Policy, problem: Problem, *, can_delegate: bool = False) -> dict[str, Any]:
+    """The update that starts ``problem`` on the ladder (not for the ``planner`` policy): a
+    question too long for the small model goes to the delegate at once when one is
+    configured (``Policy.delegate_from_words``)."""
     reason = f"policy {policy.name}: "
+    words = len(problem["question"].split())
+    if can_delegate and policy.delegate_from_words is not None \
+            and words >= policy.delegate_from_words:
+        return {"decision": "solve", "status": "solve", "rung": "delegate", "rungs": ["delegate"],
+                "reason": reason + f"{words} words, at least {policy.delegate_from_words}: "
+                          "the delegate answers"}
     if policy.retrieve_first:
         return {"decision": "retrieve", "status": "retrieve", "query": problem["question"],
                 "rung": "attempt", "rungs": [],

@@ -138,7 +138,8 @@ async def schedule(state: State, runtime: Runtime[Context], config: RunnableConf
                     usage["saved_calls"] = usage.get("saved_calls", 0) + int(hit.get("calls", 0))
                     reused = True
                 elif not policy.planner and p.get("rung") != "divide":
-                    updates.setdefault(p["id"], {}).update(first_step(policy, p))
+                    updates.setdefault(p["id"], {}).update(
+                        first_step(policy, p, can_delegate=res.can_delegate))
                     emit_decision(runtime, p, updates)
                 elif p["depth"] >= lim.max_depth:
                     updates.setdefault(p["id"], {}).update(

@@ -285,6 +285,28 @@ async def test_with_a_delegate_a_program_printing_a_fraction_goes_to_it_without_
     assert sorted(steps(alone)) == ["program", "solve"]
 
 
+LONG = ("A farmer sells eggs at the market every Saturday. He brings 12 cartons of a dozen "
+        "eggs each, sells two thirds of them in the morning and half of the rest after lunch, "
+        "and gives 4 eggs away. How many eggs does he take home?")
+
+
+async def test_with_a_delegate_a_long_question_goes_to_it_without_a_small_call():
+    assert len(LONG.split()) >= POLICIES["math"].delegate_from_words
+    m = model({LONG: "20"}, {LONG: "20"})
+    large = delegate("20")
+    result = await asolve(LONG, chat_model=m, delegate_chat_model=large, durable=False)
+    assert m.calls == [] and len(large.calls) == 1  # the small model is never asked
+    assert result.answer == "20" and result.root["rungs"] == ["delegate"]
+    assert "words" in result.root["reason"] and result.usage.calls == 1
+    assert result.best_effort and result.confidence == 0.5  # one unchecked answer
+    alone = model({LONG: "20"}, {LONG: "20"})  # without a delegate it is attempted as before
+    result = await asolve(LONG, chat_model=alone, delegate_chat_model=None, durable=False)
+    assert "program" in steps(alone) and result.answer == "20"
+    short = model({APPLES: "29"}, {APPLES: "29"})  # a short one is still attempted first
+    await asolve(APPLES, chat_model=short, delegate_chat_model=delegate("0"), durable=False)
+    assert steps(short) == ["program", "solve"]
+
+
 async def test_a_delegated_answer_no_small_answer_supports_is_a_best_effort():
     m = model({APPLES: "30"}, {APPLES: "31"})
     result = await asolve(APPLES, chat_model=m, delegate_chat_model=delegate("29"), durable=False)
