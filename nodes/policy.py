@@ -102,9 +102,9 @@ POLICIES: dict[str, Policy] = {
         # program written after worked examples agreed with 18 of the 24 right ones and 2 of
         # the 8 wrong ones (docs/findings/2026-12-06-confirmation.md).
         # Long questions straight to a delegate: on items 1-300 (0.5B), the answer and the
-        # program agreed on 16 of 165 GSM8K questions of 40 words or more (10 right) and 13
-        # of 68 SVAMP ones (6 right), against 38 of 135 and 81 of 232 below 40 words
-        # (docs/findings/2026-12-07-long-questions.md).
+        # program agreed on 17 of 165 GSM8K questions of 40 words or more (11 right) and 13
+        # of 68 SVAMP ones (6 right), against 39 of 135 and 86 of 232 below 40 words
+        # (benchmarks/long_questions.py; docs/findings/2026-12-07-long-questions.md).
         Policy(name="math", description="chain of thought, checked by an executed Python "
                "program; more samples, then delegation, only on disagreement",
                check="python", escalate=("samples", "delegate"), delegating=("delegate",),
