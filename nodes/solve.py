@@ -26,6 +26,7 @@ from lottery.nodes.formalize import (
 )
 from lottery.nodes.llm import (
     Reply,
+    answer_key,
     complete,
     cross_check,
     final_answer,
@@ -239,7 +240,8 @@ async def _new_candidates(task: Task, res: Resources, policy: Policy,
                                 samples=n, greedy=n == 1)
         if n == 1 and policy.program_first and res.can_delegate:
             outcome = await programs  # reason only when the program's answer can be confirmed
-            printed = [r.output.strip() for r in outcome.runs if r.ok]
+            printed = [r.output.strip() for r in outcome.runs if r.ok
+                       and not misfits_question(r.output.strip(), problem["question"])]
             texts = await words() if confirmable(printed, policy.answer_kind) else []
         else:
             texts, outcome = await asyncio.gather(words(), programs)
@@ -355,12 +357,29 @@ def asks_yes_no(question: str) -> bool:
     return _YES_NO_QUESTION.match(question) is not None
 
 
+_HOW_MANY = re.compile(r"\bhow (?:many|much)\b", re.I)
+
+
 def misfits_question(answer: str, question: str) -> bool:
-    """A yes or no where the question asks for no such thing ("Which film ...?" answered
-    "No"): such a candidate is dropped, so the problem climbs on. On 100 HotpotQA items the
-    0.5B gave 8 such answers and on 100 MuSiQue items 9, none right; a question that asks
-    yes or no starts with its verb ("Were both ...?", "Is X ...?")."""
-    return answer.strip(" .!").lower() in ("yes", "no") and not asks_yes_no(question)
+    """An answer of the wrong shape for its question; such a candidate is dropped, so the
+    problem climbs on:
+
+    - a yes or no where the question asks for no such thing ("Which film ...?" answered
+      "No"). On 100 HotpotQA items the 0.5B gave 8 such answers and on 100 MuSiQue items 9,
+      none right; a question that asks yes or no starts with its verb ("Were both ...?");
+    - zero or a negative number for "how many" or "how much". No gold answer of the 600
+      GSM8K and SVAMP dev items is one, and every such answer in the committed rows was
+      wrong (the 0.5B's "-6" for "how many more bottles of regular soda than diet soda").
+    """
+    if answer.strip(" .!").lower() in ("yes", "no"):
+        return not asks_yes_no(question)
+    if _HOW_MANY.search(question):
+        key = answer_key(answer, "number")
+        try:
+            return key is not None and float(key) <= 0
+        except ValueError:
+            return False
+    return False
 
 
 def echoes_question(answer: str, question: str) -> bool:

@@ -251,6 +251,11 @@ async def test_delegate_strategy_pal_leaves_other_classes_to_the_delegates_reaso
     ("No", "Were both films released in 1975?", False),
     ("Yes", "Is Paris the capital of France?", False),
     ("Bram Stoker", "Who wrote the novel Dracula?", False),
+    ("-6", "How many more bottles of regular soda than diet soda did the store have?", True),
+    ("0", "How much money is left?", True),
+    ("0.0", "How many apples are left?", True),
+    ("12", "How many apples are left?", False),
+    ("-3", "What is the temperature at night, in degrees?", False),
 ])
 def test_a_yes_or_no_only_answers_a_question_that_asks_for_one(answer, question, misfits):
     from lottery.nodes.solve import misfits_question
@@ -305,6 +310,16 @@ async def test_with_a_delegate_a_long_question_goes_to_it_without_a_small_call()
     short = model({APPLES: "29"}, {APPLES: "29"})  # a short one is still attempted first
     await asolve(APPLES, chat_model=short, delegate_chat_model=delegate("0"), durable=False)
     assert steps(short) == ["program", "solve"]
+
+
+async def test_a_negative_count_is_dropped_and_with_a_delegate_goes_to_it_without_reasoning():
+    m = model({APPLES: "-7"}, {APPLES: "-7"})
+    result = await asolve(APPLES, chat_model=m, delegate_chat_model=delegate("29"), durable=False)
+    assert steps(m) == ["program"]  # "-7 apples" is no count: no chain of thought to confirm it
+    assert result.answer == "29" and result.root["rungs"] == ["delegate"]
+    alone = model({APPLES: ["-7", "29", "29"]}, {APPLES: ["-7", "29", "29"]})
+    result = await asolve(APPLES, chat_model=alone, durable=False)
+    assert result.answer == "29" and result.root["rungs"] == ["samples"]
 
 
 async def test_a_delegated_answer_no_small_answer_supports_is_a_best_effort():
