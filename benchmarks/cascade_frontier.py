@@ -27,21 +27,21 @@ REPO = Path(__file__).resolve().parent.parent
 SMALL, LARGE = "qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct"
 
 
-def _rows(results: Path, suite: str, model: str, strategy: str) -> dict[str, dict[str, Any]]:
+def load_rows(results: Path, suite: str, model: str, strategy: str) -> dict[str, dict[str, Any]]:
     path = results / f"{suite}-{model}-{strategy}" / "rows.jsonl"
     if not path.exists():
         raise SystemExit(f"missing {path}: run `lottery bench` for it first")
     return {r["id"]: r for r in read_rows(path)}
 
 
-def _value(answer: Any) -> float | None:
+def number(answer: Any) -> float | None:
     try:
         return round(float(str(answer).replace(",", "").replace("$", "").strip()), 4)
     except ValueError:
         return None
 
 
-def _tokens(row: dict[str, Any]) -> int:
+def tokens(row: dict[str, Any]) -> int:
     return row["prompt_tokens"] + row["completion_tokens"]
 
 
@@ -49,12 +49,12 @@ def frontier(results: Path, suite: str, program: str) -> dict[str, Any]:
     """The single calls and the cascades of one suite (``program``: the small model's program
     row, e.g. ``pal-0shot``)."""
     small, large = MODEL_PARAMS["0.5b"], MODEL_PARAMS["1.5b"]
-    rows = {"0.5B cot": (_rows(results, suite, SMALL, "cot"), small),
-            f"0.5B {program}": (_rows(results, suite, SMALL, program), small),
-            "1.5B cot": (_rows(results, suite, LARGE, "cot"), large),
-            "1.5B pal": (_rows(results, suite, LARGE, "pal"), large)}
+    rows = {"0.5B cot": (load_rows(results, suite, SMALL, "cot"), small),
+            f"0.5B {program}": (load_rows(results, suite, SMALL, program), small),
+            "1.5B cot": (load_rows(results, suite, LARGE, "cot"), large),
+            "1.5B pal": (load_rows(results, suite, LARGE, "pal"), large)}
     if (results / f"{suite}-{LARGE}-pal-0shot" / "rows.jsonl").exists():
-        rows["1.5B pal-0shot"] = (_rows(results, suite, LARGE, "pal-0shot"), large)
+        rows["1.5B pal-0shot"] = (load_rows(results, suite, LARGE, "pal-0shot"), large)
     ids = sorted(set.intersection(*(set(r) for r, _ in rows.values())))
     n = len(ids)
 
@@ -62,16 +62,16 @@ def frontier(results: Path, suite: str, program: str) -> dict[str, Any]:
         return {"name": name, "n": n, "accuracy": round(right / n, 4),
                 "accuracy_ci95": wilson(right, n), "compute_per_item": round(compute / n), **extra}
 
-    out = [point(name, sum(r[i]["correct"] for i in ids), sum(p * _tokens(r[i]) for i in ids))
+    out = [point(name, sum(r[i]["correct"] for i in ids), sum(p * tokens(r[i]) for i in ids))
            for name, (r, p) in rows.items()]
     cot, prog = rows["0.5B cot"][0], rows[f"0.5B {program}"][0]
-    agree = [i for i in ids if _value(cot[i]["parsed"]) is not None
-             and _value(cot[i]["parsed"]) == _value(prog[i]["parsed"])]
+    agree = [i for i in ids if number(cot[i]["parsed"]) is not None
+             and number(cot[i]["parsed"]) == number(prog[i]["parsed"])]
     for delegate in (d for d in ("1.5B cot", "1.5B pal", "1.5B pal-0shot") if d in rows):
         big = rows[delegate][0]
         right = sum(cot[i]["correct"] if i in agree else big[i]["correct"] for i in ids)
-        compute = sum(small * (_tokens(cot[i]) + _tokens(prog[i]))
-                      + (0 if i in agree else large * _tokens(big[i])) for i in ids)
+        compute = sum(small * (tokens(cot[i]) + tokens(prog[i]))
+                      + (0 if i in agree else large * tokens(big[i])) for i in ids)
         out.append(point(f"0.5B cot + {program}, else {delegate}", right, compute,
                          delegated=round(1 - len(agree) / n, 4)))
     accepted_right = sum(cot[i]["correct"] for i in agree)

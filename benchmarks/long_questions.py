@@ -24,54 +24,39 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lottery.bench.runner import MODEL_PARAMS, read_rows, wilson
+from cascade_frontier import LARGE, SMALL, load_rows, number, tokens  # benchmarks/
+
+from lottery.bench.runner import MODEL_PARAMS, wilson
 from lottery.bench.suites import load_suite
 
 REPO = Path(__file__).resolve().parent.parent
-SMALL, LARGE = "qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct"
 AUTO = {"results/policy": "", "results/policy-heldout": "-items101-200",
         "results/policy-fresh": "-items201-300"}
-CASCADE = ("results/policy-archive/{suite}-" + SMALL
-           + "-algorithm1-auto+delegate-1.5b-pal-before-long-questions")
+CASCADE = "algorithm1-auto+delegate-1.5b-pal-before-long-questions"  # in results/policy-archive
 BUCKETS = ((0, 30), (30, 40), (40, 50), (50, 60), (60, 10_000))
 THRESHOLDS = (30, 35, 40, 45, 50, 60, None)
-
-
-def _rows(folder: Path) -> dict[str, dict[str, Any]]:
-    path = folder / "rows.jsonl"
-    if not path.exists():
-        raise SystemExit(f"missing {path}: run `lottery bench` for it first")
-    return {r["id"]: r for r in read_rows(path)}
-
-
-def _value(answer: Any) -> float | None:
-    try:
-        return round(float(str(answer).replace(",", "").replace("$", "").strip()), 4)
-    except ValueError:
-        return None
 
 
 def _agreed(row: dict[str, Any]) -> bool:
     """The attempt's chain of thought and its (first) program printed the same number."""
     words = [a for kind, a in row["candidates"] if kind == "words"]
     programs = [a for kind, a in row["candidates"] if kind == "program"]
-    return bool(words and programs) and _value(words[0]) is not None \
-        and _value(words[0]) == _value(programs[0])
-
-
-def _small_tokens(row: dict[str, Any]) -> int:
-    return (row["prompt_tokens"] + row["completion_tokens"] - row["delegate_prompt_tokens"]
-            - row["delegate_completion_tokens"])
+    return bool(words and programs) and number(words[0]) is not None \
+        and number(words[0]) == number(programs[0])
 
 
 def _large_tokens(row: dict[str, Any]) -> int:
     return row["delegate_prompt_tokens"] + row["delegate_completion_tokens"]
 
 
+def _small_tokens(row: dict[str, Any]) -> int:
+    return tokens(row) - _large_tokens(row)
+
+
 def agreement(suite: str, words: dict[str, int]) -> list[dict[str, Any]]:
     rows: dict[str, dict[str, Any]] = {}
     for folder, suffix in AUTO.items():
-        rows.update(_rows(REPO / folder / f"{suite}-{SMALL}-algorithm1-auto{suffix}"))
+        rows.update(load_rows(REPO / folder, suite, SMALL, f"algorithm1-auto{suffix}"))
     out = []
     for lo, hi in BUCKETS:
         ids = [i for i in rows if lo <= words[i] < hi]
@@ -85,18 +70,17 @@ def agreement(suite: str, words: dict[str, int]) -> list[dict[str, Any]]:
 
 def sweep(suite: str, words: dict[str, int]) -> dict[str, Any]:
     small, large = MODEL_PARAMS["0.5b"], MODEL_PARAMS["1.5b"]
-    cascade = _rows(REPO / CASCADE.format(suite=suite))
-    alone = _rows(REPO / "results/policy" / f"{suite}-{LARGE}-pal-0shot")
-    cot = _rows(REPO / "results/policy" / f"{suite}-{LARGE}-cot")
+    cascade = load_rows(REPO / "results/policy-archive", suite, SMALL, CASCADE)
+    alone = load_rows(REPO / "results/policy", suite, LARGE, "pal-0shot")
+    cot = load_rows(REPO / "results/policy", suite, LARGE, "cot")
     ids = sorted(cascade)
     n = len(ids)
-    base = sum(large * (cot[i]["prompt_tokens"] + cot[i]["completion_tokens"]) for i in ids) / n
+    base = sum(large * tokens(cot[i]) for i in ids) / n
     points = []
     for threshold in THRESHOLDS:
         direct = [i for i in ids if threshold is not None and words[i] >= threshold]
         right = sum(alone[i]["correct"] if i in direct else cascade[i]["correct"] for i in ids)
-        compute = sum(large * (alone[i]["prompt_tokens"] + alone[i]["completion_tokens"])
-                      if i in direct else small * _small_tokens(cascade[i])
+        compute = sum(large * tokens(alone[i]) if i in direct else small * _small_tokens(cascade[i])
                       + large * _large_tokens(cascade[i]) for i in ids) / n
         delegated = sum(1 for i in ids if i in direct or cascade[i]["delegated"])
         points.append({"from_words": threshold, "direct": len(direct),
