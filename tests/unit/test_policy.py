@@ -322,6 +322,27 @@ async def test_a_negative_count_is_dropped_and_with_a_delegate_goes_to_it_withou
     assert result.answer == "29" and result.root["rungs"] == ["samples"]
 
 
+async def test_a_delegate_program_printing_no_count_is_followed_by_its_chain_of_thought():
+    def large(printed: str) -> ScriptedChatModel:
+        return ScriptedChatModel(respond=lambda messages, step: (
+            f"```python\nprint({printed!r})\n```" if step == "program"
+            else "Step by step.\nAnswer: 29"))
+
+    for printed in ("-29", "28.5", "no answer"):  # no count, not whole, no number
+        m, big = model({APPLES: "30"}, {APPLES: "31"}), large(printed)
+        result = await asolve(APPLES, chat_model=m, delegate_chat_model=big, durable=False)
+        assert steps(big) == ["program", "solve"] and result.answer == "29", printed
+        assert result.usage.delegate_calls == 2 and result.root["rungs"] == ["delegate"]
+    whole = large("27")  # a whole count: no second call
+    result = await asolve(APPLES, chat_model=model({APPLES: "30"}, {APPLES: "31"}),
+                          delegate_chat_model=whole, durable=False)
+    assert steps(whole) == ["program"] and result.answer == "27"
+    short = large("-29")  # the budget has no call left for it: the program's answer stays
+    result = await asolve(APPLES, chat_model=model({APPLES: "30"}, {APPLES: "31"}),
+                          delegate_chat_model=short, durable=False, max_calls=3)
+    assert steps(short) == ["program"] and result.answer == "-29" and result.best_effort
+
+
 async def test_a_delegated_answer_no_small_answer_supports_is_a_best_effort():
     m = model({APPLES: "30"}, {APPLES: "31"})
     result = await asolve(APPLES, chat_model=m, delegate_chat_model=delegate("29"), durable=False)
