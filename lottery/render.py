@@ -38,7 +38,8 @@ def _label(p: Problem) -> str:
     sure = ""
     if p.get("confidence") is not None:  # under a policy: how sure, and the rungs climbed
         colour = "green" if p.get("accepted") else "yellow"
-        rungs = " > ".join(["attempt", *(p.get("rungs") or [])])
+        first = ["attempt"] if p.get("attempted", True) else []  # not on a long question
+        rungs = " > ".join([*first, *(p.get("rungs") or [])])
         sure = f" [{colour}]confidence {p['confidence']:.2f}[/] [dim]({escape(rungs)})[/]"
     return (f"{icon} [bold]{p['id']}[/] [cyan]{decision or 'unplanned'}[/] "
             f"{escape(p['question'][:140])}{deps}{shown}{sure}")

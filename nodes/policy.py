@@ -392,6 +392,7 @@ def first_step(policy: Policy, problem: Problem, *, can_delegate: bool = False) 
     if can_delegate and policy.delegate_from_words is not None \
             and words >= policy.delegate_from_words:
         return {"decision": "solve", "status": "solve", "rung": "delegate", "rungs": ["delegate"],
+                "attempted": False,
                 "reason": reason + f"{words} words, at least {policy.delegate_from_words}: "
                           "the delegate answers"}
     if policy.retrieve_first:

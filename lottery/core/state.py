@@ -103,6 +103,9 @@ class Problem(TypedDict):
     ``delegate``, ``divide``; see ``nodes/policy.py``)."""
     rungs: NotRequired[list[str]]
     """The rungs climbed after the attempt, in order."""
+    attempted: NotRequired[bool]
+    """False when the problem skipped the attempt: a question long enough for the policy to
+    send it to the delegate at once (its ``rungs`` then start with ``delegate``)."""
     candidates: NotRequired[list[Candidate]]
     """Every answer the problem received on its way up the ladder."""
     confidence: NotRequired[float]

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import pytest
 from langgraph.store.memory import InMemoryStore
+from rich.console import Console
 from typer.testing import CliRunner
 
 from lottery import asolve
 from lottery.core.state import Candidate
 from lottery.errors import ConfigurationError
 from lottery.nodes.policy import POLICIES, accepted, classify, resolve, score
+from lottery.render import problem_tree
 from lottery.testing import ScriptedChatModel
 from tests.unit.scripted import decision, question_of, scripted, step_of
 
@@ -69,6 +71,13 @@ async def facts(text: str):
 
 def steps(m: ScriptedChatModel) -> list[str]:
     return [step_of(c) for c in m.calls]
+
+
+def shown(tree: dict) -> str:
+    """The run tree as ``lottery ask --trace`` prints it."""
+    console = Console(record=True, width=240)
+    console.print(problem_tree(tree))
+    return console.export_text()
 
 
 # -- choosing the policy ---------------------------------------------------------------------
@@ -303,13 +312,15 @@ async def test_with_a_delegate_a_long_question_goes_to_it_without_a_small_call()
     assert m.calls == [] and len(large.calls) == 1  # the small model is never asked
     assert result.answer == "20" and result.root["rungs"] == ["delegate"]
     assert "words" in result.root["reason"] and result.usage.calls == 1
+    assert "(delegate)" in shown(result.tree)  # the run tree names no attempt
     assert result.best_effort and result.confidence == 0.5  # one unchecked answer
     alone = model({LONG: "20"}, {LONG: "20"})  # without a delegate it is attempted as before
     result = await asolve(LONG, chat_model=alone, delegate_chat_model=None, durable=False)
     assert "program" in steps(alone) and result.answer == "20"
     short = model({APPLES: "29"}, {APPLES: "29"})  # a short one is still attempted first
-    await asolve(APPLES, chat_model=short, delegate_chat_model=delegate("0"), durable=False)
-    assert steps(short) == ["program", "solve"]
+    result = await asolve(APPLES, chat_model=short, delegate_chat_model=delegate("0"),
+                          durable=False)
+    assert steps(short) == ["program", "solve"] and "(attempt)" in shown(result.tree)
 
 
 async def test_a_negative_count_is_dropped_and_with_a_delegate_goes_to_it_without_reasoning():
