@@ -56,8 +56,8 @@ def answer_namespace(model: str, knowledge_base: str) -> tuple[str, ...]:
             quote(knowledge_base, safe="").replace(".", "%2E"))
 
 
-def answer_key(question: str) -> str:
-    """Key of a question's remembered answer: a hash of its normalised form."""
+def question_key(question: str) -> str:
+    """Key of a question's remembered answer in memory M: a hash of its normalised form."""
     return hashlib.sha256(normalize_question(question).encode("utf-8")).hexdigest()[:40]
 
 
@@ -68,7 +68,7 @@ async def recall_answer(
     checked and at least ``reuse_min_confidence`` sure unless that is 0)."""
     if store is None or not ctx.reuse:
         return None
-    item = await store.aget(answer_namespace(ctx.model, ctx.knowledge_base), answer_key(question))
+    item = await store.aget(answer_namespace(ctx.model, ctx.knowledge_base), question_key(question))
     if item is None:
         return None
     value = item.value
@@ -105,4 +105,4 @@ async def memorize_answer(
         "created_at": time.time(),
     }
     await store.aput(answer_namespace(ctx.model, ctx.knowledge_base),
-                     answer_key(problem["question"]), json_safe(value), index=False)
+                     question_key(problem["question"]), json_safe(value), index=False)

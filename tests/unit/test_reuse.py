@@ -6,7 +6,7 @@ import pytest
 from langgraph.store.memory import InMemoryStore
 
 from lottery import asolve
-from lottery.nodes.memory import answer_key, answer_namespace, normalize_question
+from lottery.nodes.memory import answer_namespace, normalize_question, question_key
 from tests.unit.scripted import decision, scripted, step_of
 
 pytestmark = pytest.mark.usefixtures("planner_policy", "reuse_unchecked")
@@ -71,7 +71,7 @@ async def test_expired_answers_are_solved_again():
     store = InMemoryStore()
     await asolve("How many people live in France and Germany together?",
                  chat_model=scripted(plans=PLANS), store=store)
-    ns, key = answer_namespace("qwen2.5-coder-0.5b-instruct", "default"), answer_key(FRANCE)
+    ns, key = answer_namespace("qwen2.5-coder-0.5b-instruct", "default"), question_key(FRANCE)
     item = await store.aget(ns, key)
     await store.aput(ns, key, {**item.value, "created_at": item.value["created_at"] - 3600})
     late = await asolve("How many people live in France and Italy together?",
@@ -87,7 +87,7 @@ async def _aged_store(age_s: float) -> InMemoryStore:
     store = InMemoryStore()
     await asolve("How many people live in France and Germany together?",
                  chat_model=scripted(plans=PLANS), store=store)
-    ns, key = answer_namespace("qwen2.5-coder-0.5b-instruct", "default"), answer_key(FRANCE)
+    ns, key = answer_namespace("qwen2.5-coder-0.5b-instruct", "default"), question_key(FRANCE)
     item = await store.aget(ns, key)
     await store.aput(ns, key, {**item.value, "created_at": item.value["created_at"] - age_s})
     return store
