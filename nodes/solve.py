@@ -155,9 +155,10 @@ async def _delegate_answer(task: Task, res: Resources, policy: Policy,
     ``python``: one program of the delegate's, executed; when it printed no whole number,
     or one that misfits the question (:func:`misfits_question`: "-19" apples), the
     delegate's chain of thought answers too (one more call, if the task's allowance has
-    it), and its answer wins unless it misfits as well. Over the 600 GSM8K and SVAMP dev
-    items the 1.5B's program printed such an answer on 51 delegated problems, none right;
-    its chain of thought was right on 20 of them. Otherwise: the chain of thought alone."""
+    it), and its answer wins unless it misfits as well. In the cascade rows of the 600 GSM8K
+    and SVAMP dev items the 1.5B's program printed such an answer on 48 problems, none
+    right; its chain of thought was right on 19 of them (``benchmarks/delegate_fallback.py``).
+    Otherwise: the chain of thought alone."""
     ctx, question = res.settings, task["problem"]["question"]
     if not (ctx.delegate_strategy == "pal" and policy.check == "python"
             and "python" in res.registry):
@@ -168,7 +169,8 @@ async def _delegate_answer(task: Task, res: Resources, policy: Policy,
     reply.usage = add_usage(reply.usage, outcome.reply.usage)
     printed = (outcome.answer or "").strip()
     fits = [printed] if printed and not misfits_question(printed, question) else []
-    if confirmable(fits, policy.answer_kind) or task["allowance"] < 2:
+    left = task["allowance"] - outcome.reply.usage["calls"]  # a failed program may be fixed
+    if confirmable(fits, policy.answer_kind) or left < 1:
         return printed
     text = (await complete(res, messages, llm=res.delegate_llm, reply=reply)).text
     reasoned = final_answer(text)

@@ -352,6 +352,11 @@ async def test_a_delegate_program_printing_no_count_is_followed_by_its_chain_of_
     result = await asolve(APPLES, chat_model=model({APPLES: "30"}, {APPLES: "31"}),
                           delegate_chat_model=short, durable=False, max_calls=3)
     assert steps(short) == ["program"] and result.answer == "-29" and result.best_effort
+    broken = ScriptedChatModel(respond=lambda messages, step: (  # its fix takes the last call
+        "```python\nraise ValueError\n```" if step == "program" else "Answer: 29"))
+    result = await asolve(APPLES, chat_model=model({APPLES: "30"}, {APPLES: "31"}),
+                          delegate_chat_model=broken, durable=False, max_calls=4)
+    assert steps(broken) == ["program", "program"] and result.usage.calls == 4
 
 
 async def test_a_delegated_answer_no_small_answer_supports_is_a_best_effort():
