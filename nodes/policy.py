@@ -315,8 +315,8 @@ def score(candidates: Sequence[Candidate], kind: str | None = None, *,
     key = next(k for k in pool if votes[k] == best)
     # shown bare when some candidate gave it bare ("18", not "He has 18 apples.")
     same = [c for k, c in zip(keys, given, strict=True) if k == key]
-    answer = next((c["answer"] for c in same if is_plain(c["answer"], kind)),
-                  _bare(same[0]["answer"], key, kind))
+    answer = _bare(next((c["answer"] for c in same if is_plain(c["answer"], kind)),
+                        same[0]["answer"]), key, kind)
     if delegated:  # the larger model's answer, surer the more small answers agree with it
         small = [k for k, c in zip(keys, given, strict=True) if c["kind"] != "delegate"]
         # counted over at least two small answers, as an answer alone is: a lone small
@@ -450,10 +450,12 @@ def give_up(policy: Policy, problem: Problem, why: str) -> dict[str, Any]:
 
 
 def _bare(answer: str, key: str | None, kind: str) -> str:
-    """The value alone when a sentence carries it ("... the answer is B." -> ``B``)."""
+    """The value alone when a sentence carries it ("... the answer is B." -> ``B``); a whole
+    number a program printed as a float ("20.0" -> ``20``)."""
     if key and kind == "letter" and len(key) == 1:
         return key.upper()
-    if key and kind == "number" and not is_plain(answer, kind):
+    if key and kind == "number" and (not is_plain(answer, kind)
+                                     or re.fullmatch(r"-?\d+\.0+", answer.strip())):
         return key
     return answer.strip()
 
