@@ -117,12 +117,12 @@ def test_a_value_both_kinds_reached_beats_a_larger_one_sided_majority():
     assert verdict.confidence == 0.5
 
 
-@pytest.mark.parametrize(("written", "shown"), [
+@pytest.mark.parametrize(("written", "value"), [
     ("20.0", "20"), ("-3.00", "-3"), ("So he takes home 20 eggs.", "20"),
     ("2.50", "2.50"), ("$42", "$42"), ("20", "20")])
-def test_a_number_answer_is_shown_as_its_value(written, shown):
+def test_a_number_answer_is_shown_as_its_value(written, value):
     # a program printing a float ("20.0" eggs) or a sentence around the number
-    assert score([Candidate(answer=written, kind="delegate")], "number").answer == shown
+    assert score([Candidate(answer=written, kind="delegate")], "number").answer == value
 
 
 def test_one_unchecked_answer_is_half_sure_and_a_delegates_answer_wins():
