@@ -168,9 +168,8 @@ async def _delegate_answer(task: Task, res: Resources, policy: Policy,
                                  allowance=task["allowance"], samples=1, llm=res.delegate_llm)
     reply.usage = add_usage(reply.usage, outcome.reply.usage)
     printed = (outcome.answer or "").strip()
-    fits = [printed] if printed and not misfits_question(printed, question) else []
     left = task["allowance"] - outcome.reply.usage["calls"]  # a failed program may be fixed
-    if confirmable(fits, policy.answer_kind) or left < 1:
+    if _printed_answer_stands(policy, [printed], question) or left < 1:
         return printed
     text = (await complete(res, messages, llm=res.delegate_llm, reply=reply)).text
     reasoned = final_answer(text)
@@ -260,9 +259,8 @@ async def _new_candidates(task: Task, res: Resources, policy: Policy,
                                 samples=n, greedy=n == 1)
         if n == 1 and policy.program_first and res.can_delegate:
             outcome = await programs  # reason only when the program's answer can be confirmed
-            printed = [r.output.strip() for r in outcome.runs if r.ok
-                       and not misfits_question(r.output.strip(), problem["question"])]
-            texts = await words() if confirmable(printed, policy.answer_kind) else []
+            printed = [r.output.strip() for r in outcome.runs if r.ok]
+            texts = await words() if _printed_answer_stands(policy, printed, problem["question"]) else []
         else:
             texts, outcome = await asyncio.gather(words(), programs)
         reply.usage = add_usage(reply.usage, outcome.reply.usage)
@@ -375,6 +373,13 @@ _YES_NO_QUESTION = re.compile(r"^\W*(?:is|are|was|were|do|does|did|can|could|has
 def asks_yes_no(question: str) -> bool:
     """Whether a question asks yes or no: it starts with its verb ("Were both ...?")."""
     return _YES_NO_QUESTION.match(question) is not None
+
+
+def _printed_answer_stands(policy: Policy, printed: list[str], question: str) -> bool:
+    """Whether a program's printed answer can stand (:func:`confirmable`), once answers of
+    the wrong shape for the question are left out (:func:`misfits_question`)."""
+    fits = [p for p in printed if p and not misfits_question(p, question)]
+    return confirmable(fits, policy.answer_kind)
 
 
 _HOW_MANY = re.compile(r"\bhow (?:many|much)\b", re.I)
